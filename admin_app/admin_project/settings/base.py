@@ -1,0 +1,113 @@
+"""Settings shared by every environment of the admin service."""
+
+import os
+from pathlib import Path
+
+from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
+from sync_contract.env import database_from_env, env_float, env_int
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "products",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "admin_project.urls"
+WSGI_APPLICATION = "admin_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_env("ADMIN_DATABASE_URL", "postgres://127.0.0.1:5432/admin_app")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "products.api.exception_handler",
+}
+
+# --- Celery: the relay is the only sender -----------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+# The admin stores no results; it only publishes.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+
+# --- The relay (manage.py relay_outbox) --------------------------------------------
+# Seconds a publish (including waiting for its confirm) may take before it counts as failed.
+RELAY_PUBLISH_TIMEOUT = env_float("RELAY_PUBLISH_TIMEOUT", 5.0)
+# Wake up this often even without a NOTIFY (a missed notification costs at most this).
+RELAY_POLL_INTERVAL = env_float("RELAY_POLL_INTERVAL", 1.0)
+# Events per message under backlog, and rows claimed per transaction.
+RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 250)
+RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
+# Retry backoff after a failed publish: base * 2**attempts, capped, with full jitter.
+RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
+RELAY_BACKOFF_MAX = env_float("RELAY_BACKOFF_MAX", 60.0)
+# Published outbox rows are deleted after this many hours.
+OUTBOX_RETENTION_HOURS = env_float("OUTBOX_RETENTION_HOURS", 24.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}

@@ -1,0 +1,55 @@
+"""The admin JSON API: staff only; writes go through the service layer."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from rest_framework import status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from products.models import Product
+from products.selectors import products_with_sync_state
+from products.serializers import ProductSerializer
+from products.services import product_create, product_delete, product_update
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus the service layer's own validation errors as 400s."""
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        exc = ValidationError(detail)
+    elif isinstance(exc, IntegrityError):
+        # A race lost against a concurrent write (e.g. two creates with one sku).
+        return Response({"non_field_errors": ["conflicting concurrent change; retry"]}, status.HTTP_409_CONFLICT)
+    elif isinstance(exc, Product.DoesNotExist):
+        return Response({"detail": "No Product matches the given query."}, status.HTTP_404_NOT_FOUND)
+    return drf_exception_handler(exc, context)
+
+
+class ProductViewSet(viewsets.ModelViewSet):
+    serializer_class = ProductSerializer
+
+    def get_queryset(self):
+        return products_with_sync_state().order_by("id")
+
+    def perform_create(self, serializer: ProductSerializer) -> None:
+        serializer.instance = product_create(data=dict(serializer.validated_data))
+
+    def perform_update(self, serializer: ProductSerializer) -> None:
+        serializer.instance = product_update(product_id=serializer.instance.pk, data=dict(serializer.validated_data))
+
+    def perform_destroy(self, instance: Product) -> None:
+        product_delete(product_id=instance.pk)
+
+    def _respond_fresh(self, response: Response, pk) -> Response:
+        # Re-read so version and sync_state reflect the write just committed.
+        response.data = self.get_serializer(self.get_queryset().get(pk=pk)).data
+        return response
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        return self._respond_fresh(response, response.data["id"])
+
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        return self._respond_fresh(response, response.data["id"])

@@ -1,0 +1,92 @@
+"""Publishing outbox events to the broker with confirms, on one held connection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+
+from sync_contract import TASK_SYNC_PRODUCTS, make_envelope
+from sync_contract.topology import declare_topology
+
+logger = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """The broker did not confirm the message in time (down, blocked, gone, or it nacked)."""
+
+
+class Publisher:
+    """Sends ``catalog.sync_products`` by name with the admin's Celery app.
+
+    The connection is opened on first use, kept between publishes (a new
+    connection per message costs more than the publish), declared once, and
+    thrown away after any error so the next publish starts clean.
+    """
+
+    def __init__(self, app: Celery, *, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self._connection = None
+        self._producer = None
+
+    def _ensure_producer(self):
+        if self._producer is None:
+            connection = self.app.connection_for_write(connect_timeout=self.timeout)
+            try:
+                # One attempt: the relay's own backoff decides when to try again.
+                connection.ensure_connection(max_retries=1, timeout=self.timeout)
+                declare_topology(connection.default_channel)
+            except Exception:
+                connection.release()
+                raise
+            self._connection = connection
+            self._producer = self.app.amqp.Producer(connection, auto_declare=False)
+        return self._producer
+
+    def publish(self, events: Sequence[dict[str, Any]]) -> str:
+        """Publish one message carrying ``events``; return its task id once confirmed.
+
+        A held connection may have died while idle (broker restart, connections
+        closed by an operator): one failure on a reused connection gets one retry
+        on a fresh one before it counts.
+        """
+        envelope = make_envelope(list(events))
+        reused = self._producer is not None
+        try:
+            return self._send(envelope)
+        except Exception as exc:
+            self.close()
+            if reused:
+                logger.info("held broker connection failed (%s); reconnecting once", exc)
+                try:
+                    return self._send(envelope)
+                except Exception as retry_exc:
+                    self.close()
+                    raise PublishError(_describe(retry_exc)) from retry_exc
+            raise PublishError(_describe(exc)) from exc
+
+    def _send(self, envelope: dict[str, Any]) -> str:
+        result = self.app.send_task(
+            TASK_SYNC_PRODUCTS,
+            args=[envelope],
+            producer=self._ensure_producer(),
+            retry=False,
+            timeout=self.timeout,
+            confirm_timeout=self.timeout,
+        )
+        return result.id
+
+    def close(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too; nothing to keep
+                logger.debug("error while closing broker connection", exc_info=True)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

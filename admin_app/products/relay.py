@@ -1,0 +1,271 @@
+"""The outbox relay: committed product events → broker, with confirms.
+
+Loop: claim pending events (``FOR UPDATE SKIP LOCKED``, so relays can run side by
+side), publish them in messages of up to ``RELAY_BATCH_SIZE`` events, mark each
+row published only after its message was confirmed, commit. A failed publish
+records the attempt and the error and backs the rows off exponentially with
+jitter. Between rounds the relay sleeps on PostgreSQL ``LISTEN`` (the insert
+trigger's ``NOTIFY`` is delivered at commit) with a polling fallback.
+
+Dying anywhere is safe: rows stay locked only inside the transaction, so a relay
+killed after a publish but before its commit leaves the rows pending and they are
+published again; the catalog skips the duplicate by version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg2
+from django.db import DatabaseError, connection, transaction
+
+from products.publisher import Publisher, PublishError
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "product_outbox"
+PRUNE_EVERY_SECONDS = 60.0
+PRUNE_CHUNK = 5000
+LAST_ERROR_MAX = 2000
+
+CLAIM_SQL = """
+    SELECT id, event_id, product_id, version, op, data, occurred_at
+      FROM products_outboxevent
+     WHERE published_at IS NULL
+       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+     ORDER BY id
+     LIMIT %s
+       FOR UPDATE SKIP LOCKED
+"""
+MARK_PUBLISHED_SQL = """
+    UPDATE products_outboxevent
+       SET published_at = clock_timestamp(), last_error = '', next_attempt_at = NULL
+     WHERE id = ANY(%s)
+"""
+# Exponential backoff, capped, with equal jitter: half the delay fixed, half random,
+# so relays that failed together do not retry in lock step.
+MARK_FAILED_SQL = """
+    UPDATE products_outboxevent
+       SET attempts = attempts + 1,
+           last_error = %s,
+           next_attempt_at = now() + make_interval(
+               secs => LEAST(%s, %s * power(2, attempts)) * (0.5 + random() / 2))
+     WHERE id = ANY(%s)
+"""
+NEXT_DUE_SQL = """
+    SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))
+      FROM products_outboxevent
+     WHERE published_at IS NULL AND next_attempt_at IS NOT NULL
+"""
+PRUNE_SQL = """
+    DELETE FROM products_outboxevent
+     WHERE id IN (SELECT id FROM products_outboxevent
+                   WHERE published_at IS NOT NULL
+                     AND published_at < now() - make_interval(secs => %s)
+                   LIMIT %s)
+"""
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    batch_size: int
+    claim_size: int
+    poll_interval: float
+    backoff_base: float
+    backoff_max: float
+    retention_seconds: float
+
+    @classmethod
+    def from_settings(cls) -> RelayConfig:
+        from django.conf import settings
+
+        return cls(
+            batch_size=settings.RELAY_BATCH_SIZE,
+            claim_size=settings.RELAY_CLAIM_SIZE,
+            poll_interval=settings.RELAY_POLL_INTERVAL,
+            backoff_base=settings.RELAY_BACKOFF_BASE,
+            backoff_max=settings.RELAY_BACKOFF_MAX,
+            retention_seconds=settings.OUTBOX_RETENTION_HOURS * 3600,
+        )
+
+
+@dataclass
+class RoundResult:
+    claimed: int = 0
+    published: int = 0
+    failed: int = 0
+
+
+def _wire(row: tuple[Any, ...]) -> dict[str, Any]:
+    _id, event_id, product_id, version, op, data, occurred_at = row
+    return {
+        "event_id": str(event_id),
+        "product_id": product_id,
+        "version": version,
+        "op": op,
+        "occurred_at": occurred_at.isoformat(),
+        # Django makes psycopg2 return jsonb as text; it is parsed once, here.
+        "data": json.loads(data) if isinstance(data, str) else data,
+    }
+
+
+def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
+    """Claim, publish and mark one batch of events in one transaction."""
+    result = RoundResult()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, [config.claim_size])
+        rows = cursor.fetchall()
+        result.claimed = len(rows)
+        published: list[int] = []
+        for start in range(0, len(rows), config.batch_size):
+            chunk = rows[start : start + config.batch_size]
+            try:
+                task_id = publisher.publish([_wire(row) for row in chunk])
+            except PublishError as exc:
+                # The broker is unwell: leave the rest of this round for the backoff.
+                failed_ids = [row[0] for row in rows[start:]]
+                cursor.execute(
+                    MARK_FAILED_SQL,
+                    [str(exc)[:LAST_ERROR_MAX], config.backoff_max, config.backoff_base, failed_ids],
+                )
+                result.failed = len(failed_ids)
+                logger.warning(
+                    "publish failed for %d events (first event_id=%s product_id=%s version=%s): %s",
+                    len(failed_ids), rows[start][1], rows[start][2], rows[start][3], exc,
+                )
+                break
+            published.extend(row[0] for row in chunk)
+            if len(chunk) == 1:
+                logger.info(
+                    "published event_id=%s product_id=%s version=%s op=%s task_id=%s",
+                    chunk[0][1], chunk[0][2], chunk[0][3], chunk[0][4], task_id,
+                )
+            else:
+                logger.info("published %d events in one message task_id=%s", len(chunk), task_id)
+        if published:
+            cursor.execute(MARK_PUBLISHED_SQL, [published])
+        result.published = len(published)
+    return result
+
+
+def prune_published(retention_seconds: float) -> int:
+    """Delete published rows older than the retention, in chunks (short locks)."""
+    total = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(PRUNE_SQL, [retention_seconds, PRUNE_CHUNK])
+            deleted = cursor.rowcount
+        total += deleted
+        if deleted < PRUNE_CHUNK:
+            return total
+
+
+def seconds_until_next_due() -> float | None:
+    with connection.cursor() as cursor:
+        cursor.execute(NEXT_DUE_SQL)
+        (seconds,) = cursor.fetchone()
+    return None if seconds is None else max(0.0, float(seconds))
+
+
+class Relay:
+    """The long-running loop behind ``manage.py relay_outbox``."""
+
+    def __init__(self, publisher: Publisher, config: RelayConfig) -> None:
+        self.publisher = publisher
+        self.config = config
+        self._stopping = False
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        self._listener = None
+        self._last_prune = 0.0
+
+    def stop(self) -> None:
+        """Ask the loop to finish its current round and return (signal-safe)."""
+        self._stopping = True
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def run(self) -> None:
+        logger.info(
+            "relay started: batch_size=%d claim_size=%d poll_interval=%.1fs",
+            self.config.batch_size, self.config.claim_size, self.config.poll_interval,
+        )
+        db_backoff = 0.0
+        try:
+            while not self._stopping:
+                try:
+                    self._ensure_listener()
+                    result = relay_round(self.publisher, self.config)
+                    self._maybe_prune()
+                    db_backoff = 0.0
+                except DatabaseError as exc:
+                    # The admin database restarted or is unreachable: reconnect after a pause.
+                    db_backoff = min(self.config.backoff_max, max(self.config.backoff_base, db_backoff * 2))
+                    logger.warning("admin database error (%s); retrying in %.1fs", exc, db_backoff)
+                    self._close_db()
+                    self._wait(db_backoff)
+                    continue
+                if result.claimed == self.config.claim_size and not result.failed:
+                    continue  # a backlog: keep draining without waiting
+                self._wait(self._idle_timeout())
+        finally:
+            self.publisher.close()
+            self._close_db()
+            logger.info("relay stopped")
+
+    def _idle_timeout(self) -> float:
+        due = seconds_until_next_due()
+        if due is None:
+            return self.config.poll_interval
+        return min(self.config.poll_interval, due)
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune >= PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            deleted = prune_published(self.config.retention_seconds)
+            if deleted:
+                logger.info("pruned %d published outbox events", deleted)
+
+    def _ensure_listener(self) -> None:
+        if self._listener is None or self._listener.closed:
+            params = connection.get_connection_params()
+            listener = psycopg2.connect(**params)
+            listener.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+            with listener.cursor() as cursor:
+                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._listener = listener
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a NOTIFY, a stop request, or the timeout."""
+        if self._stopping:
+            return
+        watched = [self._wake_r]
+        if self._listener is not None and not self._listener.closed:
+            watched.append(self._listener)
+        readable, _, _ = select.select(watched, [], [], timeout)
+        if self._wake_r in readable:
+            os.read(self._wake_r, 1024)
+        if self._listener is not None and self._listener in readable:
+            try:
+                self._listener.poll()
+                self._listener.notifies.clear()
+            except psycopg2.Error:
+                self._close_listener()
+
+    def _close_listener(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.closed:
+            listener.close()
+
+    def _close_db(self) -> None:
+        self._close_listener()
+        connection.close()

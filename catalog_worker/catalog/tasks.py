@@ -1,0 +1,58 @@
+"""The catalog's one task. Thin: decode, validate, call the service, own the retries."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from celery.exceptions import Reject
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from catalog.services import catalog_apply_events
+from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, validate_envelope
+
+logger = logging.getLogger(__name__)
+
+# Only what heals by itself is retried: a lost or refused database connection.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+
+
+def retry_countdown(retries: int) -> float:
+    """Exponential backoff with equal jitter, capped."""
+    delay = min(settings.CATALOG_RETRY_BACKOFF_MAX, settings.CATALOG_RETRY_BACKOFF_BASE * 2**retries)
+    return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
+
+
+@shared_task(name=TASK_SYNC_PRODUCTS, bind=True)
+def sync_products(self, envelope):
+    try:
+        events = validate_envelope(envelope)
+    except InvalidPayload as exc:
+        # Never retried, never half-applied: reject without requeue and the quorum
+        # queue dead-letters the message. The reason goes to the log and, keyed by
+        # task id, to the result backend.
+        logger.error("rejecting task_id=%s to the dead-letter queue: %s", self.request.id, exc)
+        self.backend.mark_as_failure(self.request.id, exc, request=self.request)
+        raise Reject(str(exc), requeue=False) from exc
+
+    try:
+        result = catalog_apply_events(events=events)
+    except TRANSIENT_DB_ERRORS as exc:
+        countdown = retry_countdown(self.request.retries)
+        logger.warning(
+            "database error applying task_id=%s (%s); retry %d/%d in %.1fs",
+            self.request.id, exc, self.request.retries + 1, settings.CATALOG_RETRY_MAX, countdown,
+        )
+        raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
+
+    if len(events) == 1:
+        e = events[0]
+        logger.info(
+            "%s event_id=%s product_id=%s version=%s op=%s",
+            "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op,
+        )
+    else:
+        logger.info("batch of %d events: applied=%d stale=%d", len(events), result.applied, result.stale)
+    return {"applied": result.applied, "stale": result.stale}

@@ -1,0 +1,103 @@
+"""Settings shared by every environment of the catalog service."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
+from sync_contract.env import database_from_env, env_float, env_int
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_results",
+    "catalog",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "catalog_project.urls"
+WSGI_APPLICATION = "catalog_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_env("CATALOG_DATABASE_URL", "postgres://127.0.0.1:5432/catalog")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 100,
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Celery: the worker side ---------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True  # keep task name and arguments beside the result, for staff
+CELERY_RESULT_EXPIRES = timedelta(hours=env_float("CATALOG_RESULT_EXPIRES_HOURS", 24.0))
+# Reject undecodable messages to the dead-letter queue instead of acking them away,
+# and declare the dead-letter queue before consuming.
+CELERY_WORKER_CONSUMER = "catalog.consumer:SyncConsumer"
+# One message at a time per process: a killed worker hands back little, and a
+# slow batch does not hold others hostage.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CATALOG_WORKER_PREFETCH", 1)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Transient database errors: retry with exponential backoff and jitter, bounded.
+CATALOG_RETRY_MAX = env_int("CATALOG_RETRY_MAX", 8)
+CATALOG_RETRY_BACKOFF_BASE = env_float("CATALOG_RETRY_BACKOFF_BASE", 0.5)
+CATALOG_RETRY_BACKOFF_MAX = env_float("CATALOG_RETRY_BACKOFF_MAX", 30.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "INFO"},
+}

@@ -1,0 +1,179 @@
+"""The product event schema (version 1) and its validation.
+
+Wire format, one Celery task argument (JSON):
+
+    {"schema_version": 1,
+     "events": [{"event_id": "<uuid>", "product_id": 7, "version": 3,
+                 "op": "upsert" | "delete", "occurred_at": "<ISO 8601 with zone>",
+                 "data": {"sku": "...", "title": "...", "description": "...",
+                          "price": "12.50", "image_url": "...", "is_active": true}}]}
+
+A single edit travels as a list of one; the relay batches up to MAX_BATCH events
+per message when there is a backlog. Prices travel as decimal strings so no
+float rounding happens on the way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+SCHEMA_VERSION = 1
+MAX_BATCH = 500
+OPS = ("upsert", "delete")
+
+SKU_MAX = 64
+TITLE_MAX = 200
+IMAGE_URL_MAX = 500
+DESCRIPTION_MAX = 10_000
+PRICE_MAX_DIGITS = 12
+PRICE_DECIMAL_PLACES = 2
+
+
+class InvalidPayload(ValueError):
+    """The message can never be applied: it goes to the dead-letter queue, not retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductEvent:
+    event_id: str
+    product_id: int
+    version: int
+    op: str
+    occurred_at: datetime
+    sku: str
+    title: str
+    description: str
+    price: Decimal
+    image_url: str
+    is_active: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "product_id": self.product_id,
+            "version": self.version,
+            "op": self.op,
+            "occurred_at": self.occurred_at.isoformat(),
+            "data": {
+                "sku": self.sku,
+                "title": self.title,
+                "description": self.description,
+                "price": str(self.price),
+                "image_url": self.image_url,
+                "is_active": self.is_active,
+            },
+        }
+
+
+def make_envelope(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Wrap already-serialised events (as ``ProductEvent.to_wire`` gives them)."""
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise InvalidPayload(f"a message carries 1..{MAX_BATCH} events, not {len(events)}")
+    return {"schema_version": SCHEMA_VERSION, "events": events}
+
+
+def validate_envelope(payload: Any) -> list[ProductEvent]:
+    """Parse and check a whole message; raise InvalidPayload naming the first fault.
+
+    All or nothing: one bad event rejects the message, so it is never half-applied.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidPayload(f"payload must be an object, not {type(payload).__name__}")
+    version = payload.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise InvalidPayload(f"unsupported schema_version {version!r} (expected {SCHEMA_VERSION})")
+    events = payload.get("events")
+    if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:
+        raise InvalidPayload(f"events must be a list of 1..{MAX_BATCH} items")
+    return [_parse_event(index, raw) for index, raw in enumerate(events)]
+
+
+def _parse_event(index: int, raw: Any) -> ProductEvent:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidPayload(f"{where} must be an object")
+    data = raw.get("data")
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{where}.data must be an object")
+    op = raw.get("op")
+    if op not in OPS:
+        raise InvalidPayload(f"{where}.op must be one of {OPS}, not {op!r}")
+    return ProductEvent(
+        event_id=_uuid(raw.get("event_id"), f"{where}.event_id"),
+        product_id=_positive_int(raw.get("product_id"), f"{where}.product_id"),
+        version=_positive_int(raw.get("version"), f"{where}.version"),
+        op=op,
+        occurred_at=_aware_datetime(raw.get("occurred_at"), f"{where}.occurred_at"),
+        sku=_text(data.get("sku"), f"{where}.data.sku", SKU_MAX, required=True),
+        title=_text(data.get("title"), f"{where}.data.title", TITLE_MAX, required=True),
+        description=_text(data.get("description", ""), f"{where}.data.description", DESCRIPTION_MAX),
+        price=_price(data.get("price"), f"{where}.data.price"),
+        image_url=_text(data.get("image_url", ""), f"{where}.data.image_url", IMAGE_URL_MAX),
+        is_active=_bool(data.get("is_active"), f"{where}.data.is_active"),
+    )
+
+
+def _uuid(value: Any, where: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except (TypeError, ValueError, AttributeError):
+        raise InvalidPayload(f"{where} must be a UUID string, not {value!r}") from None
+
+
+def _positive_int(value: Any, where: str) -> int:
+    # bool is an int in Python; a JSON true is not a product id.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
+        raise InvalidPayload(f"{where} must be a positive 64-bit integer, not {value!r}")
+    return value
+
+
+def _aware_datetime(value: Any, where: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidPayload(f"{where} must be an ISO 8601 timestamp, not {value!r}") from None
+    if parsed.tzinfo is None:
+        raise InvalidPayload(f"{where} must carry a time zone")
+    return parsed
+
+
+def _text(value: Any, where: str, max_length: int, *, required: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{where} must be a string, not {type(value).__name__}")
+    if required and not value.strip():
+        raise InvalidPayload(f"{where} must not be blank")
+    if len(value) > max_length:
+        raise InvalidPayload(f"{where} is longer than {max_length} characters")
+    if "\x00" in value:
+        raise InvalidPayload(f"{where} contains a NUL character")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidPayload(f"{where} must be true or false, not {value!r}")
+    return value
+
+
+def _price(value: Any, where: str) -> Decimal:
+    # A string only: a JSON float has already lost the exact cents.
+    if not isinstance(value, str):
+        raise InvalidPayload(f"{where} must be a decimal string such as \"12.50\", not {value!r}")
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        raise InvalidPayload(f"{where} is not a decimal number: {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise InvalidPayload(f"{where} must be a finite number >= 0, not {value!r}")
+    sign, digits, exponent = price.as_tuple()
+    places = -exponent if exponent < 0 else 0
+    if places > PRICE_DECIMAL_PLACES or len(digits) - places > PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES:
+        raise InvalidPayload(
+            f"{where} must have at most {PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits "
+            f"before and {PRICE_DECIMAL_PLACES} after the point, not {value!r}"
+        )
+    return price

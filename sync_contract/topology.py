@@ -1,0 +1,59 @@
+"""Broker entities for product sync, declared identically by the relay and the worker.
+
+A queue declared twice with different arguments is a channel error
+(PRECONDITION_FAILED), so these arguments live here and nowhere else.
+"""
+
+from kombu import Exchange, Queue
+
+from sync_contract.names import (
+    DEAD_LETTER_EXCHANGE,
+    DEAD_LETTER_QUEUE,
+    DEAD_LETTER_ROUTING_KEY,
+    SYNC_EXCHANGE,
+    SYNC_QUEUE,
+    SYNC_ROUTING_KEY,
+)
+
+# A message delivered this many times without an ack (worker killed, connection
+# lost, pool child SIGKILLed) is dead-lettered instead of looping forever.
+DELIVERY_LIMIT = 10
+
+sync_exchange = Exchange(SYNC_EXCHANGE, type="topic", durable=True)
+dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
+
+sync_queue = Queue(
+    SYNC_QUEUE,
+    exchange=sync_exchange,
+    routing_key=SYNC_ROUTING_KEY,
+    durable=True,
+    queue_arguments={
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": DEAD_LETTER_ROUTING_KEY,
+        # The broker keeps a dead-lettered message until the dead-letter queue
+        # confirms it; needs reject-publish overflow.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    },
+)
+
+dead_letter_queue = Queue(
+    DEAD_LETTER_QUEUE,
+    exchange=dead_letter_exchange,
+    routing_key=DEAD_LETTER_ROUTING_KEY,
+    durable=True,
+    queue_arguments={"x-queue-type": "quorum"},
+)
+
+
+def declare_topology(channel) -> None:
+    """Declare exchanges, queues and bindings, dead-letter side first.
+
+    The dead-letter queue must exist before the first message can be
+    dead-lettered, and the sync queue before the first publish: a confirmed
+    publish to an exchange with no bound queue is silently dropped.
+    """
+    dead_letter_queue.bind(channel).declare()
+    sync_queue.bind(channel).declare()
