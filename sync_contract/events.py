@@ -169,9 +169,11 @@ def _price(value: Any, where: str) -> Decimal:
         raise InvalidPayload(f"{where} is not a decimal number: {value!r}") from None
     if not price.is_finite() or price < 0:
         raise InvalidPayload(f"{where} must be a finite number >= 0, not {value!r}")
-    sign, digits, exponent = price.as_tuple()
+    _sign, digits, exponent = price.as_tuple()
     places = -exponent if exponent < 0 else 0
-    if places > PRICE_DECIMAL_PLACES or len(digits) - places > PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES:
+    # Digits before the point, counting a positive exponent: "1E+10" has 11, not 1.
+    whole_digits = len(digits) + exponent if price else 0
+    if places > PRICE_DECIMAL_PLACES or whole_digits > PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES:
         raise InvalidPayload(
             f"{where} must have at most {PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits "
             f"before and {PRICE_DECIMAL_PLACES} after the point, not {value!r}"

@@ -84,7 +84,7 @@ class Publisher:
         if connection is not None:
             try:
                 connection.release()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too; nothing to keep
+            except Exception:
                 logger.debug("error while closing broker connection", exc_info=True)
 
 

@@ -14,6 +14,7 @@ published again; the catalog skips the duplicate by version.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -102,7 +103,8 @@ class RoundResult:
     failed: int = 0
 
 
-def _wire(row: tuple[Any, ...]) -> dict[str, Any]:
+def event_to_wire(row: tuple[Any, ...]) -> dict[str, Any]:
+    """An outbox row (as CLAIM_SQL selects it) as the contract's event dict."""
     _id, event_id, product_id, version, op, data, occurred_at = row
     return {
         "event_id": str(event_id),
@@ -126,7 +128,7 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
         for start in range(0, len(rows), config.batch_size):
             chunk = rows[start : start + config.batch_size]
             try:
-                task_id = publisher.publish([_wire(row) for row in chunk])
+                task_id = publisher.publish([event_to_wire(row) for row in chunk])
             except PublishError as exc:
                 # The broker is unwell: leave the rest of this round for the backoff.
                 failed_ids = [row[0] for row in rows[start:]]
@@ -188,10 +190,8 @@ class Relay:
     def stop(self) -> None:
         """Ask the loop to finish its current round and return (signal-safe)."""
         self._stopping = True
-        try:
+        with contextlib.suppress(BlockingIOError):
             os.write(self._wake_w, b"x")
-        except BlockingIOError:
-            pass
 
     def run(self) -> None:
         logger.info(

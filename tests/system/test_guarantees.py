@@ -1,0 +1,220 @@
+"""One failing-if-broken test per guarantee of DESIGN.md, each against real processes.
+
+Tests that stop the broker run their own throw-away RabbitMQ node; the others use
+their own vhost on the machine's broker and their own databases.
+"""
+
+import json
+import time
+import uuid
+
+import pika
+import pytest
+import requests
+
+from sync_contract import DEAD_LETTER_QUEUE, SYNC_EXCHANGE, SYNC_QUEUE, SYNC_ROUTING_KEY, TASK_SYNC_PRODUCTS
+from tests.system.harness import pg_connect, query, wait_until
+from tests.system.snippets import PUBLISH_REVERSED_TWICE, edit_products
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
+
+
+def wait_for_consumer(stack, timeout: float = 60) -> None:
+    def consuming():
+        connection, channel = stack.broker.channel(stack.vhost)
+        try:
+            return channel.queue_declare(SYNC_QUEUE, passive=True).method.consumer_count > 0
+        finally:
+            connection.close()
+
+    wait_until(consuming, timeout=timeout, interval=0.2, what="a worker consumes the sync queue")
+
+
+def backends_waiting_on_lock(dbname: str, statement: str) -> int:
+    rows = query(
+        dbname,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock' AND query ILIKE %s",
+        [dbname, f"%{statement}%"],
+    )
+    return rows[0][0]
+
+
+def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker):
+    stack = make_stack(broker=throwaway_broker)
+    fast_retry = {"RELAY_BACKOFF_MAX": "2", "RELAY_PUBLISH_TIMEOUT": "2"}
+    stack.start("catalog-worker")
+    stack.start("admin-relay", env=fast_retry)
+    stack.start("admin-web")
+    products_url = stack.url("admin", "/api/products/")
+    wait_until(lambda: requests.get(products_url, timeout=3).status_code in (401, 403), timeout=60,
+               what="admin API up")
+    api = stack.admin_api()
+    assert api.post(products_url, json={"sku": "UP-0", "title": "before", "price": "1.00"}, timeout=10).ok
+    wait_until(stack.catalog_matches_admin, timeout=30, what="first product synced")
+
+    throwaway_broker.stop()
+    timings = []
+    ids = []
+    for i in range(20):
+        started = time.monotonic()
+        response = api.post(products_url, json={"sku": f"DOWN-{i}", "title": "while down", "price": "2.00"},
+                            timeout=10)
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    for pid in ids[:5]:
+        started = time.monotonic()
+        response = api.patch(stack.url("admin", f"/api/products/{pid}/"), json={"title": "edited"}, timeout=10)
+        timings.append(time.monotonic() - started)
+        assert response.status_code == 200, response.text
+    # The request never waits for the broker: every answer is quick although it is gone.
+    assert max(timings) < 2.0, timings
+
+    # The relay notices and records why, without losing anything.
+    def failures_recorded():
+        rows = query(stack.admin_db, "SELECT count(*), max(attempts), max(last_error) FROM products_outboxevent"
+                                     " WHERE published_at IS NULL")
+        return rows[0] if rows[0][0] == 25 and rows[0][1] >= 1 and rows[0][2] else None
+
+    wait_until(failures_recorded, timeout=30, what="publish failures recorded on the pending events")
+    # Staff see it too: the product's current version is marked failed, not lost.
+    wait_until(lambda: api.get(products_url + f"{ids[-1]}/", timeout=5).json()["sync_state"] == "failed",
+               timeout=30, what="admin API shows the failed sync")
+
+    throwaway_broker.start()
+    wait_until(stack.catalog_matches_admin, timeout=120, interval=0.3, what="catalog equals admin after restart")
+    assert len(stack.catalog_live()) == 21
+    assert stack.pending_outbox() == 0
+    print(f"API while the broker was down: max {max(timings) * 1000:.0f} ms over {len(timings)} writes")
+
+
+def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_stack):
+    stack = make_stack()
+    stack.start("catalog-worker")
+    stack.admin_shell(edit_products("dup", count=30))
+    assert stack.pending_outbox() == 30
+
+    # Hold a SHARE lock on the outbox: the relay can claim (row locks) and publish,
+    # but its UPDATE marking the rows published waits. Then kill it right there.
+    blocker = pg_connect(stack.admin_db)
+    blocker.autocommit = False
+    with blocker.cursor() as cursor:
+        cursor.execute("LOCK TABLE products_outboxevent IN SHARE MODE")
+    relay = stack.start("admin-relay")
+    try:
+        wait_until(lambda: len(stack.catalog_live()) == 30, timeout=60, what="published events applied")
+        wait_until(lambda: backends_waiting_on_lock(stack.admin_db, "UPDATE products_outboxevent") == 1,
+                   timeout=30, what="relay blocked while marking")
+        relay.kill()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert stack.pending_outbox() == 30  # the confirm arrived, the mark never committed
+
+    stack.start("admin-relay", suffix="-restarted")
+    wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published again")
+    wait_until(lambda: sum(r["result"]["stale"] for r in stack.task_results() if r["result"]) == 30,
+               timeout=60, what="duplicates delivered and skipped")
+    results = stack.task_results()
+    assert sum(r["result"]["applied"] for r in results) == 30  # each change had effect once
+    assert stack.catalog_matches_admin()
+
+
+def test_worker_killed_mid_batch_loses_nothing(make_stack):
+    stack = make_stack()
+    stack.start("admin-relay")
+    stack.admin_shell(edit_products("kill", count=40, updates=10))
+    wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published")
+
+    # The worker's upsert will wait on this lock: it is mid-batch, message unacked.
+    blocker = pg_connect(stack.catalog_db)
+    blocker.autocommit = False
+    with blocker.cursor() as cursor:
+        cursor.execute("LOCK TABLE catalog_catalogproduct IN SHARE MODE")
+    worker = stack.start("catalog-worker")
+    try:
+        wait_until(lambda: backends_waiting_on_lock(stack.catalog_db, "INSERT INTO catalog_catalogproduct") >= 1,
+                   timeout=60, what="worker blocked inside its batch")
+        worker.kill()  # SIGKILL to the main process and its pool children
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert stack.catalog_live() == {}
+    wait_until(lambda: stack.broker.queue_depth(stack.vhost, SYNC_QUEUE) > 0, timeout=30,
+               what="unacked messages back in the queue")
+
+    stack.start("catalog-worker", suffix="-restarted")
+    wait_until(stack.catalog_matches_admin, timeout=60, what="catalog equals admin after redelivery")
+    assert len(stack.catalog_live()) == 40
+    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 0
+
+
+def test_duplicates_in_reverse_order_leave_catalog_equal_to_admin(make_stack):
+    stack = make_stack()
+    ids = [int(i) for i in stack.admin_shell(edit_products("rev", count=6, updates=4, deletes=2)).split(",")]
+    stack.admin_shell("from products.services import product_update\n"
+                      f"for _ in range(3): product_update(product_id={ids[0]}, data=dict(title='again'))")
+    sent = int(stack.admin_shell(PUBLISH_REVERSED_TWICE))
+    assert sent == 6 + 4 + 2 + 3
+
+    # One process, one message at a time: delivery order is queue order (newest first).
+    stack.start("catalog-worker", env={"CATALOG_WORKER_CONCURRENCY": "1"})
+    wait_until(lambda: len(stack.task_results()) == 2 * sent, timeout=60, interval=0.2, what="all messages run")
+    assert stack.catalog_matches_admin()
+    results = stack.task_results()
+    assert all(r["status"] == "SUCCESS" for r in results)
+    # Newest first: each product's newest event applied, every other delivery skipped.
+    assert sum(r["result"]["applied"] for r in results) == 6
+    assert sum(r["result"]["stale"] for r in results) == 2 * sent - 6
+    assert stack.catalog_live()[ids[0]][0] == 5  # created, updated, updated three more times
+
+
+def _celery_message(channel, envelope_body: bytes, *, content_type: str = "application/json") -> str:
+    task_id = str(uuid.uuid4())
+    headers = {
+        "lang": "py", "task": TASK_SYNC_PRODUCTS, "id": task_id, "root_id": task_id, "parent_id": None,
+        "group": None, "retries": 0, "eta": None, "expires": None, "origin": "system-test",
+    }
+    channel.basic_publish(
+        SYNC_EXCHANGE, SYNC_ROUTING_KEY, envelope_body,
+        pika.BasicProperties(content_type=content_type, content_encoding="utf-8", headers=headers,
+                             correlation_id=task_id, delivery_mode=2),
+    )
+    return task_id
+
+
+def test_poison_messages_are_dead_lettered_and_the_worker_keeps_serving(make_stack):
+    stack = make_stack()
+    stack.start("catalog-worker")
+    wait_for_consumer(stack)
+
+    bad_event = {
+        "event_id": str(uuid.uuid4()), "product_id": 999, "version": 1, "op": "upsert",
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "data": {"sku": "BAD", "title": "negative", "description": "", "price": "-1.00", "image_url": "",
+                 "is_active": True},
+    }
+    bad_body = json.dumps([[{"schema_version": 1, "events": [bad_event]}], {},
+                           {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
+    connection, channel = stack.broker.channel(stack.vhost)
+    channel.confirm_delivery()
+    try:
+        _celery_message(channel, b"{this is not json")
+        _celery_message(channel, bad_body)
+    finally:
+        connection.close()
+
+    stack.start("admin-relay")
+    stack.admin_shell(edit_products("good", count=1))
+    wait_until(stack.catalog_matches_admin, timeout=60, what="the good change applied after the poison")
+    assert 999 not in stack.catalog_live()
+    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2, timeout=30,
+               what="both poison messages dead-lettered")
+    dead = stack.broker.drain(stack.vhost, DEAD_LETTER_QUEUE)
+    bodies = sorted(body for _, body in dead)
+    assert bodies == sorted([b"{this is not json", bad_body])
+    assert all(props.headers["x-death"][0]["reason"] == "rejected" for props, _ in dead)
+    assert stack.processes[0].alive()
+    log = stack.processes[0].log()
+    assert "price must be a finite number >= 0" in log  # the reason, in the worker's log
+    assert "undecodable message" in log
