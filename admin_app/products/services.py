@@ -4,11 +4,16 @@ the relay (``manage.py relay_outbox``) publishes committed events."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
+from psycopg2.extras import execute_values
 
 from products.models import OutboxEvent, Product
 
@@ -84,3 +89,88 @@ def product_delete_many(*, product_ids: Iterable[int]) -> int:
         product_delete(product_id=product_id)
         count += 1
     return count
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+_PRODUCT_TABLE = Product._meta.db_table
+_OUTBOX_TABLE = OutboxEvent._meta.db_table
+_IMPORT_INSERT_SQL = f"""
+    INSERT INTO {_PRODUCT_TABLE} ({", ".join(PRODUCT_FIELDS)}, version, created_at, updated_at)
+    VALUES %s RETURNING id
+"""  # noqa: S608 - identifiers are module constants; values go through execute_values
+_IMPORT_UPDATE_SQL = f"""
+    UPDATE {_PRODUCT_TABLE} AS p
+       SET {", ".join(f"{f} = v.{f}" for f in PRODUCT_FIELDS)}, version = v.version, updated_at = v.updated_at
+      FROM (VALUES %s) AS v(id, {", ".join(PRODUCT_FIELDS)}, version, updated_at)
+     WHERE p.id = v.id
+"""  # noqa: S608
+_IMPORT_UPDATE_TEMPLATE = "(%s, %s, %s, %s, %s::numeric, %s, %s, %s, %s::timestamptz)"
+_IMPORT_EVENTS_SQL = f"""
+    INSERT INTO {_OUTBOX_TABLE}
+           (event_id, product_id, version, op, data, occurred_at, attempts, last_error)
+    VALUES %s
+"""  # noqa: S608
+_IMPORT_EVENTS_TEMPLATE = "(%s, %s, %s, 'upsert', %s::jsonb, %s, 0, '')"
+
+
+@transaction.atomic
+def product_import(*, rows: Sequence[dict[str, Any]]) -> ImportResult:
+    """Create or update many products, matched by sku, as a catalogue import does.
+
+    The same outcome as product_create/product_update per row (each change gets
+    version + 1 and one outbox event, in one transaction), written with three
+    multi-row statements instead of three per row: an import of thousands of rows
+    commits in a fraction of a second. All rows are validated first; one bad row
+    rejects the whole batch (``ValidationError`` naming the row) and writes nothing.
+    """
+    skus = [row.get("sku") for row in rows]
+    if len(set(skus)) != len(skus):
+        raise ValidationError({"sku": ["each sku may appear only once per import"]})
+    existing = Product.objects.select_for_update().in_bulk(skus, field_name="sku")
+    now = timezone.now()
+    created: list[Product] = []
+    updated: list[Product] = []
+    for index, row in enumerate(rows):
+        _check_fields(row)
+        product = existing.get(row["sku"])
+        if product is None:
+            product = Product(**row, version=1)
+            created.append(product)
+        else:
+            for field, value in row.items():
+                setattr(product, field, value)
+            product.version += 1
+            updated.append(product)
+        try:
+            product.full_clean(validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            raise ValidationError({f"rows[{index}]": exc.messages}) from None
+
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg2's own cursor, for execute_values
+        if created:
+            ids = execute_values(
+                raw, _IMPORT_INSERT_SQL,
+                [(*(getattr(p, f) for f in PRODUCT_FIELDS), 1, now, now) for p in created],
+                page_size=len(created), fetch=True,
+            )
+            for product, (pk,) in zip(created, ids, strict=True):
+                product.pk = product.id = pk
+        if updated:
+            execute_values(
+                raw, _IMPORT_UPDATE_SQL,
+                [(p.pk, *(getattr(p, f) for f in PRODUCT_FIELDS), p.version, now) for p in updated],
+                template=_IMPORT_UPDATE_TEMPLATE, page_size=len(updated),
+            )
+        changed = [*created, *updated]
+        execute_values(
+            raw, _IMPORT_EVENTS_SQL,
+            [(str(uuid.uuid4()), p.pk, p.version, json.dumps(product_snapshot(p)), now) for p in changed],
+            template=_IMPORT_EVENTS_TEMPLATE, page_size=max(1, len(changed)),
+        )
+    return ImportResult(created=len(created), updated=len(updated))

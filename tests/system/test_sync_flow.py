@@ -101,4 +101,11 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
 
     states = wait_until(flower_tasks, timeout=30, interval=0.5, what="Flower reports the tasks succeeded")
     assert len(states) >= 4
+
+    # Persistent state: a restarted Flower still shows the task history.
+    flower = next(p for p in stack.processes if p.name == "flower")
+    assert flower.stop() is not None
+    stack.start("flower", suffix="-restarted")
+    wait_http(stack.url("flower", "/api/tasks"), status=401)
+    assert len(wait_until(flower_tasks, timeout=30, what="history after restart")) == len(states)
     print(f"first product visible in the catalog API {first_visible_after:.3f}s after its create returned")
