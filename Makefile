@@ -1,0 +1,63 @@
+# Product sync: run it locally, lint it, test it. `make help` lists every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PYTHON ?= python3
+# The virtualenv's tools first, for every recipe and every process they start.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+STAMP := $(VENV)/.installed
+PYTEST := $(abspath $(VENV))/bin/pytest
+# One pytest config (pyproject.toml) and one rootdir for all three suites.
+PYTEST_CONFIG := -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR)
+
+.PHONY: help venv services migrate run lint test test-admin test-catalog test-system
+
+help: ## List every target
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(STAMP) ## Create .venv if missing; (re)install the requirements when they change
+
+# Re-installs whenever a requirements file or pyproject.toml is newer than the stamp.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet -e .
+	@touch $@
+
+services: ## Start the local PostgreSQL and RabbitMQ if they do not answer
+	@scripts/ensure-services
+
+migrate: venv services ## Create databases, migrate, collect static files, create the staff user
+	docker/start/migrate
+
+run: venv services ## Run everything (honcho + Procfile): admin :8000, catalog :8001, Flower :5555
+	@scripts/run-local
+
+lint: venv ## ruff check (formatting is not enforced)
+	ruff check .
+
+test: lint ## Lint, then all three test suites; fails if any suite fails, is missing or is empty
+	@status=0; \
+	$(MAKE) --no-print-directory test-admin || status=1; \
+	$(MAKE) --no-print-directory test-catalog || status=1; \
+	$(MAKE) --no-print-directory test-system || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)" >&2; fi; \
+	exit $$status
+
+# pytest exits 5 when it collects no test: like any non-zero exit, that fails the target.
+test-admin: venv ## admin_app/tests (pytest-django, admin_project.settings.local)
+	@test -d admin_app/tests || { echo "test-admin: admin_app/tests is missing" >&2; exit 1; }
+	cd admin_app && $(PYTEST) $(PYTEST_CONFIG) --ds=admin_project.settings.local tests
+
+test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.settings.local)
+	@test -d catalog_worker/tests || { echo "test-catalog: catalog_worker/tests is missing" >&2; exit 1; }
+	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.local tests
+
+test-system: venv ## tests/ at the root: system tests with real processes, without pytest-django
+	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }
+	$(PYTEST) $(PYTEST_CONFIG) -p no:django tests
