@@ -84,7 +84,7 @@ def validate_envelope(payload: Any) -> list[ProductEvent]:
     if not isinstance(payload, dict):
         raise InvalidPayload(f"payload must be an object, not {type(payload).__name__}")
     version = payload.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # not `true`, not 1.0
         raise InvalidPayload(f"unsupported schema_version {version!r} (expected {SCHEMA_VERSION})")
     events = payload.get("events")
     if not isinstance(events, list) or not 1 <= len(events) <= MAX_BATCH:

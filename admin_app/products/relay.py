@@ -50,12 +50,14 @@ MARK_PUBLISHED_SQL = """
      WHERE id = ANY(%s)
 """
 # Exponential backoff, capped, with equal jitter: half the delay fixed, half random,
-# so relays that failed together do not retry in lock step.
+# so relays that failed together do not retry in lock step. Counted from the failure
+# (clock_timestamp), not from the start of the round's transaction (now()): a publish
+# that took its full timeout to fail must not have used up the backoff already.
 MARK_FAILED_SQL = """
     UPDATE products_outboxevent
        SET attempts = attempts + 1,
            last_error = %s,
-           next_attempt_at = now() + make_interval(
+           next_attempt_at = clock_timestamp() + make_interval(
                secs => LEAST(%s, %s * power(2, attempts)) * (0.5 + random() / 2))
      WHERE id = ANY(%s)
 """

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -26,7 +27,8 @@ def product_snapshot(product: Product) -> dict[str, Any]:
         "sku": product.sku,
         "title": product.title,
         "description": product.description,
-        "price": str(product.price),
+        # Two decimals always: the same price is the same string on both sides.
+        "price": f"{Decimal(product.price):.2f}",
         "image_url": product.image_url,
         "is_active": product.is_active,
     }

@@ -72,9 +72,11 @@ STORAGES = {
 }
 
 REST_FRAMEWORK = {
+    # Basic first: an anonymous request then gets 401 with a WWW-Authenticate
+    # challenge instead of 403 (Basic only acts when the header is present).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

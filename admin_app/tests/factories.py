@@ -1,0 +1,48 @@
+"""Products for the admin tests, made through the service layer (the one write path)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from products.models import Product
+from products.services import product_create
+
+PASSWORD = "a-long-test-password-1"  # test users only
+
+_sequence = itertools.count(1)
+
+
+def product_data(**overrides: Any) -> dict[str, Any]:
+    """Valid product fields with a unique sku."""
+    n = next(_sequence)
+    data: dict[str, Any] = {
+        "sku": f"SKU-{n:05d}",
+        "title": f"Product {n}",
+        "description": "A product for tests.",
+        "price": Decimal("12.50"),
+        "image_url": "https://example.com/p.png",
+        "is_active": True,
+    }
+    data.update(overrides)
+    return data
+
+
+def make_product(**overrides: Any) -> Product:
+    return product_create(data=product_data(**overrides))
+
+
+def api_product_data(**overrides: Any) -> dict[str, Any]:
+    """Valid product fields as JSON for the API (price as a string)."""
+    data = product_data()
+    data["price"] = str(data["price"])
+    data.update(overrides)
+    return data
+
+
+def basic_auth(username: str, password: str = PASSWORD) -> str:
+    """An HTTP Basic ``Authorization`` header value."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return f"Basic {token}"

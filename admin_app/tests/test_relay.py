@@ -1,0 +1,397 @@
+"""The outbox relay against the real RabbitMQ, in a throw-away vhost, and the real database.
+
+The relay commits what it claims and marks, so these tests use real transactions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pika
+import pika.exceptions
+import psycopg2
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from admin_project.celery_app import app as admin_celery_app
+from products.models import OutboxEvent
+from products.publisher import Publisher
+from products.relay import Relay, RelayConfig, prune_published, relay_round
+from products.selectors import products_with_sync_state
+from products.services import product_delete, product_update
+from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
+
+from .factories import make_product
+from .waiting import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REFUSING_BROKER = "amqp://guest:guest@127.0.0.1:1//"
+
+logging.getLogger("pika").setLevel(logging.WARNING)  # pika logs every socket step at INFO
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def vhost_url() -> Iterator[str]:
+    """A fresh vhost on the shared RabbitMQ, deleted with everything in it afterwards."""
+    vhost = f"relaytest-{secrets.token_hex(4)}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
+def _point_app_at(monkeypatch: pytest.MonkeyPatch, url: str):
+    # The environment wins over app.conf in Celery's broker_url lookup: set both.
+    monkeypatch.setitem(admin_celery_app.conf, "broker_url", url)
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    with admin_celery_app.connection_for_write() as conn:
+        assert conn.as_uri(include_password=True) == url  # the override took effect
+    return admin_celery_app
+
+
+@pytest.fixture
+def broker(vhost_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The admin's Celery app pointed at the test vhost, with an empty sync queue."""
+    _point_app_at(monkeypatch, vhost_url)
+    purge(vhost_url)
+    return vhost_url
+
+
+@pytest.fixture
+def publisher(broker: str, settings) -> Iterator[Publisher]:
+    pub = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def refusing_publisher(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[Publisher]:
+    _point_app_at(monkeypatch, REFUSING_BROKER)
+    pub = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
+    yield pub
+    pub.close()
+
+
+@pytest.fixture
+def config(settings) -> RelayConfig:
+    return RelayConfig.from_settings()
+
+
+def _channel(url: str):
+    conn = pika.BlockingConnection(pika.URLParameters(url))
+    return conn, conn.channel()
+
+
+def purge(url: str) -> None:
+    conn, channel = _channel(url)
+    try:
+        channel.queue_purge(SYNC_QUEUE)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code != 404:  # the first test of the module runs before the relay declared it
+            raise
+    finally:
+        conn.close()
+
+
+def take_messages(url: str, count: int, *, timeout: float = 10.0) -> list[tuple[Any, dict[str, Any]]]:
+    """Take ``count`` messages off the sync queue (failing after ``timeout``), then check none is left."""
+    conn, channel = _channel(url)
+    taken: list[tuple[Any, dict[str, Any]]] = []
+    try:
+
+        def got_all() -> bool:
+            while len(taken) < count:
+                method, properties, body = channel.basic_get(SYNC_QUEUE, auto_ack=True)
+                if method is None:
+                    return False
+                taken.append((properties, json.loads(body)))
+            return True
+
+        wait_until(got_all, timeout=timeout, what=f"{count} messages in {SYNC_QUEUE}")
+        extra = channel.basic_get(SYNC_QUEUE, auto_ack=True)[0]
+        assert extra is None, "more messages than expected"
+    finally:
+        conn.close()
+    return taken
+
+
+def envelopes(messages: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The task argument of each message (Celery protocol 2 body: [args, kwargs, embed])."""
+    return [body[0][0] for _, body in messages]
+
+
+def sent_event_ids(messages) -> list[str]:
+    return [e["event_id"] for env in envelopes(messages) for e in env["events"]]
+
+
+def pending_ids() -> list[str]:
+    return [str(e) for e in OutboxEvent.objects.filter(published_at__isnull=True).values_list("event_id", flat=True)]
+
+
+@pytest.mark.timeout(60)
+def test_a_round_publishes_pending_events_and_marks_them(broker, publisher, config) -> None:
+    products = [make_product(), make_product(), make_product()]
+    expected = [str(e.event_id) for e in OutboxEvent.objects.order_by("id")]
+
+    result = relay_round(publisher, config)
+
+    assert (result.claimed, result.published, result.failed) == (3, 3, 0)
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert all(r.published_at is not None for r in rows)
+    assert all((r.last_error, r.next_attempt_at) == ("", None) for r in rows)
+    messages = take_messages(broker, 1)
+    assert sent_event_ids(messages) == expected
+    states = dict(products_with_sync_state().values_list("pk", "sync_state"))
+    assert states == {p.pk: "published" for p in products}
+
+
+@pytest.mark.timeout(60)
+def test_nothing_is_sent_twice(broker, publisher, config) -> None:
+    make_product()
+    relay_round(publisher, config)
+
+    again = relay_round(publisher, config)
+
+    assert (again.claimed, again.published) == (0, 0)
+    assert len(take_messages(broker, 1)) == 1
+
+
+@pytest.mark.timeout(60)
+def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker, publisher, config) -> None:
+    product = make_product(title="On the wire")
+    product_update(product_id=product.pk, data={"title": "v2"})
+    product_delete(product_id=product.pk)
+
+    relay_round(publisher, config)
+
+    ((properties, body),) = take_messages(broker, 1)
+    assert properties.content_type == "application/json"
+    assert properties.content_encoding == "utf-8"
+    assert properties.delivery_mode == 2  # persistent: survives a broker restart
+    assert properties.headers["task"] == TASK_SYNC_PRODUCTS
+    assert properties.headers["id"]
+    envelope = body[0][0]
+    events = validate_envelope(envelope)
+    assert [(e.product_id, e.version, e.op, e.title) for e in events] == [
+        (product.pk, 1, "upsert", "On the wire"),
+        (product.pk, 2, "upsert", "v2"),
+        (product.pk, 3, "delete", "v2"),
+    ]
+    assert [e.event_id for e in events] == [str(e.event_id) for e in OutboxEvent.objects.order_by("id")]
+
+
+@pytest.mark.timeout(60)
+def test_a_single_event_goes_out_as_a_message_of_one(broker, publisher, config) -> None:
+    make_product()
+
+    relay_round(publisher, config)
+
+    (envelope,) = envelopes(take_messages(broker, 1))
+    assert len(envelope["events"]) == 1
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("count", [9, 12])
+def test_a_backlog_goes_out_in_batches_each_event_exactly_once(broker, publisher, settings, count: int) -> None:
+    settings.RELAY_BATCH_SIZE = 4
+    config = RelayConfig.from_settings()
+    for _ in range(count):
+        make_product()
+    expected = [str(e.event_id) for e in OutboxEvent.objects.order_by("id")]
+
+    result = relay_round(publisher, config)
+
+    assert (result.claimed, result.published) == (count, count)
+    messages = take_messages(broker, math.ceil(count / 4))
+    assert [len(env["events"]) for env in envelopes(messages)] == [
+        min(4, count - start) for start in range(0, count, 4)
+    ]
+    assert sent_event_ids(messages) == expected  # each once, in commit order
+    assert pending_ids() == []
+
+
+@pytest.mark.timeout(90)
+def test_a_backlog_bigger_than_one_claim_drains_over_rounds(broker, publisher, settings) -> None:
+    settings.RELAY_BATCH_SIZE = 3
+    settings.RELAY_CLAIM_SIZE = 5
+    config = RelayConfig.from_settings()
+    for _ in range(12):
+        make_product()
+    expected = [str(e.event_id) for e in OutboxEvent.objects.order_by("id")]
+
+    claimed = [relay_round(publisher, config).claimed for _ in range(4)]
+
+    assert claimed == [5, 5, 2, 0]
+    messages = take_messages(broker, 5)  # per round: 3 + 2, 3 + 2, 2
+    assert sent_event_ids(messages) == expected
+
+
+@pytest.mark.timeout(60)
+def test_rows_backed_off_into_the_future_are_not_claimed(broker, publisher, config) -> None:
+    waiting, due, fresh = make_product(), make_product(), make_product()
+    OutboxEvent.objects.filter(product_id=waiting.pk).update(
+        attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1)
+    )
+    OutboxEvent.objects.filter(product_id=due.pk).update(
+        attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    result = relay_round(publisher, config)
+
+    assert result.claimed == 2
+    sent = {e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]}
+    assert sent == {due.pk, fresh.pk}
+    assert OutboxEvent.objects.get(product_id=waiting.pk).published_at is None
+
+
+@pytest.mark.timeout(60)
+def test_rows_locked_by_another_relay_are_skipped(broker, publisher, config) -> None:
+    locked, free = make_product(), make_product()
+    other_relay = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other_relay.cursor() as cursor:  # psycopg2 opens a transaction: the lock is held until rollback
+            cursor.execute("SELECT id FROM products_outboxevent WHERE product_id = %s FOR UPDATE", [locked.pk])
+
+        result = relay_round(publisher, config)
+
+        assert result.claimed == 1
+        sent = [e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]]
+        assert sent == [free.pk]
+    finally:
+        other_relay.rollback()
+        other_relay.close()
+
+    assert relay_round(publisher, config).published == 1
+    sent = [e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]]
+    assert sent == [locked.pk]
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_connection_fails_fast_and_backs_off(refusing_publisher, settings) -> None:
+    settings.RELAY_BACKOFF_BASE = 1.0
+    settings.RELAY_BACKOFF_MAX = 60.0
+    config = RelayConfig.from_settings()
+    make_product()
+    make_product()
+    before = timezone.now()
+    started = time.monotonic()
+
+    result = relay_round(refusing_publisher, config)
+
+    elapsed = time.monotonic() - started
+    after = timezone.now()
+    assert elapsed < settings.RELAY_PUBLISH_TIMEOUT + 5.0
+    assert (result.claimed, result.published, result.failed) == (2, 0, 2)
+    for row in OutboxEvent.objects.all():
+        assert row.published_at is None
+        assert row.attempts == 1
+        assert "refused" in row.last_error.lower()
+        # First failure: a delay of base * 2**0, jittered into [delay/2, delay], counted from the failure.
+        assert after < row.next_attempt_at
+        assert before + timedelta(seconds=0.5) <= row.next_attempt_at <= after + timedelta(seconds=1.0)
+    # Backed off: the next round claims nothing yet.
+    assert relay_round(refusing_publisher, config).claimed == 0
+    state = products_with_sync_state().values_list("sync_state", "sync_error")
+    assert {s for s, _ in state} == {"failed"}
+    assert all("refused" in e.lower() for _, e in state)
+
+
+@pytest.mark.timeout(60)
+def test_the_backoff_grows_and_is_capped(refusing_publisher, settings) -> None:
+    settings.RELAY_BACKOFF_BASE = 2.0
+    settings.RELAY_BACKOFF_MAX = 20.0
+    config = RelayConfig.from_settings()
+    third, capped = make_product(), make_product()
+    OutboxEvent.objects.filter(product_id=third.pk).update(attempts=2)  # delay 2 * 2**2 = 8
+    OutboxEvent.objects.filter(product_id=capped.pk).update(attempts=30)  # 2 * 2**30, capped at 20
+    before = timezone.now()
+
+    relay_round(refusing_publisher, config)
+
+    after = timezone.now()
+    for product, attempts, delay in ((third, 3, 8.0), (capped, 31, 20.0)):
+        row = OutboxEvent.objects.get(product_id=product.pk)
+        assert row.attempts == attempts
+        assert before + timedelta(seconds=delay / 2) <= row.next_attempt_at <= after + timedelta(seconds=delay)
+
+
+@pytest.mark.timeout(90)
+def test_after_the_broker_is_back_failed_rows_are_published(
+    broker, refusing_publisher, monkeypatch, settings, config
+) -> None:
+    make_product()
+    relay_round(refusing_publisher, config)
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())  # due now instead of after the backoff
+    _point_app_at(monkeypatch, broker)
+    working = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
+    try:
+        result = relay_round(working, config)
+    finally:
+        working.close()
+
+    assert result.published == 1
+    row = OutboxEvent.objects.get()
+    assert row.published_at is not None
+    assert (row.last_error, row.next_attempt_at, row.attempts) == ("", None, 1)
+    assert len(take_messages(broker, 1)) == 1
+
+
+@pytest.mark.timeout(60)
+def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch) -> None:
+    monkeypatch.setattr("products.relay.PRUNE_CHUNK", 2)  # exercise the chunk loop with a few rows
+    for _ in range(7):
+        make_product()
+    ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
+    now = timezone.now()
+    old, recent, pending_old = ids[:5], ids[5:6], ids[6:]
+    OutboxEvent.objects.filter(id__in=old).update(published_at=now - timedelta(hours=25))
+    OutboxEvent.objects.filter(id__in=recent).update(published_at=now - timedelta(hours=23))
+    OutboxEvent.objects.filter(id__in=pending_old).update(occurred_at=now - timedelta(days=30))
+
+    deleted = prune_published(retention_seconds=24 * 3600)
+
+    assert deleted == 5
+    assert sorted(OutboxEvent.objects.values_list("id", flat=True)) == recent + pending_old
+
+
+@pytest.mark.timeout(60)
+def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publisher, settings) -> None:
+    config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0)
+    relay = Relay(publisher, config)
+    thread = threading.Thread(target=relay.run, name="relay")
+    first = make_product()
+    thread.start()
+    try:
+        # The first round picks up what was already committed; then the relay sleeps on LISTEN.
+        wait_until(lambda: not pending_ids(), timeout=15, what="the first round")
+        second = make_product()
+        started = time.monotonic()
+
+        wait_until(lambda: not pending_ids(), timeout=15, what="the NOTIFY to wake the relay")
+
+        assert time.monotonic() - started < config.poll_interval / 2
+    finally:
+        relay.stop()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+    sent = [e["product_id"] for env in envelopes(take_messages(broker, 2)) for e in env["events"]]
+    assert sent == [first.pk, second.pk]

@@ -1,0 +1,177 @@
+"""catalog.tasks.sync_products: decode, validate, apply, and own the retries."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+from unittest import mock
+
+import pytest
+from celery import states
+from celery.exceptions import Reject, Retry
+from django.db import InterfaceError, OperationalError
+from django_celery_results.models import TaskResult
+
+from catalog.tasks import retry_countdown, sync_products
+from sync_contract import TASK_SYNC_PRODUCTS
+
+from .factories import catalog_rows, make_event, make_wire_envelope
+
+pytestmark = pytest.mark.django_db
+
+
+def run_in_worker_context(envelope: Any, *, retries: int = 0, task_id: str | None = None) -> Any:
+    """Run the task body as a worker would for this delivery, without a broker.
+
+    ``is_eager`` keeps ``self.retry`` from publishing: it raises Retry, which is
+    what the worker acts on.
+    """
+    sync_products.push_request(
+        id=task_id or str(uuid.uuid4()), retries=retries, is_eager=True, called_directly=False,
+        args=[envelope], kwargs={},
+    )
+    try:
+        return sync_products.run(envelope)
+    finally:
+        sync_products.pop_request()
+
+
+def test_the_task_is_registered_under_the_contract_name() -> None:
+    assert sync_products.name == TASK_SYNC_PRODUCTS == "catalog.sync_products"
+
+
+def test_a_valid_envelope_is_applied_and_counted() -> None:
+    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 3, title="p2 v3"), make_event(2, 2))
+
+    result = sync_products.apply(args=[envelope])
+
+    assert result.state == states.SUCCESS
+    assert result.get() == {"applied": 2, "stale": 2}
+    assert [(r["product_id"], r["version"], r["title"]) for r in catalog_rows()] == [
+        (1, 1, "Product 1 v1"), (2, 3, "p2 v3"),
+    ]
+
+
+def test_a_redelivered_envelope_is_counted_stale() -> None:
+    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1))
+    sync_products.apply(args=[envelope]).get()
+    before = catalog_rows()
+
+    again = sync_products.apply(args=[copy.deepcopy(envelope)]).get()
+
+    assert again == {"applied": 0, "stale": 2}
+    assert catalog_rows() == before
+
+
+def test_a_single_event_message_is_applied() -> None:
+    assert run_in_worker_context(make_wire_envelope(make_event(3, 1, op="delete"))) == {"applied": 1, "stale": 0}
+    assert [(r["product_id"], r["deleted"]) for r in catalog_rows()] == [(3, True)]
+
+
+def _bad_last_event() -> dict[str, Any]:
+    envelope = make_wire_envelope(make_event(1, 2, title="would change"), make_event(9, 1), make_event(10, 1))
+    envelope["events"][-1]["data"]["price"] = "-1.00"
+    return envelope
+
+
+BAD_ENVELOPES = [
+    pytest.param({"schema_version": 99, "events": []}, id="schema-version"),
+    pytest.param("not an object", id="not-an-object"),
+    pytest.param(None, id="null"),
+    pytest.param({"schema_version": 1, "events": []}, id="empty-batch"),
+    pytest.param(_bad_last_event(), id="only-the-last-event-is-bad"),
+]
+
+
+@pytest.mark.parametrize("envelope", BAD_ENVELOPES)
+def test_an_invalid_payload_is_rejected_without_requeue_and_nothing_is_written(envelope: Any) -> None:
+    sync_products.apply(args=[make_wire_envelope(make_event(1, 1))]).get()
+    before = catalog_rows()
+    task_id = str(uuid.uuid4())
+
+    with pytest.raises(Reject) as rejected:
+        run_in_worker_context(envelope, task_id=task_id)
+
+    assert rejected.value.requeue is False
+    assert catalog_rows() == before
+    # The reason is kept, keyed by task id, in the result backend.
+    stored = TaskResult.objects.get(task_id=task_id)
+    assert stored.status == states.FAILURE
+    assert "InvalidPayload" in stored.result
+
+
+def test_a_batch_whose_last_event_is_bad_is_not_half_applied_through_apply() -> None:
+    sync_products.apply(args=[make_wire_envelope(make_event(1, 1))]).get()
+    before = catalog_rows()
+
+    result = sync_products.apply(args=[_bad_last_event()])
+
+    assert result.state == states.REJECTED
+    assert isinstance(result.result, Reject)
+    assert result.result.requeue is False
+    assert "events[2].data.price" in str(result.result.reason)
+    assert catalog_rows() == before
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_transient_database_error_is_retried_with_bounded_backoff(settings, error, retries: int) -> None:
+    settings.CATALOG_RETRY_BACKOFF_BASE = 0.5
+    settings.CATALOG_RETRY_BACKOFF_MAX = 30.0
+    delay = min(30.0, 0.5 * 2**retries)
+
+    with (
+        mock.patch("catalog.tasks.catalog_apply_events", side_effect=error("server closed the connection")),
+        pytest.raises(Retry) as retried,
+    ):
+        run_in_worker_context(make_wire_envelope(make_event(1, 1)), retries=retries)
+
+    assert delay / 2 <= retried.value.when <= delay
+    assert isinstance(retried.value.exc, error)
+    assert catalog_rows() == []
+
+
+def test_transient_retries_stop_after_the_configured_maximum(settings) -> None:
+    settings.CATALOG_RETRY_MAX = 3
+    with mock.patch("catalog.tasks.catalog_apply_events", side_effect=OperationalError("db down")) as apply_events:
+        result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+
+    # The first run plus CATALOG_RETRY_MAX retries, then the error itself: the message is dead-lettered.
+    assert apply_events.call_count == 4
+    assert result.state == states.FAILURE
+    assert isinstance(result.result, OperationalError)
+
+
+def test_a_non_transient_error_is_not_retried() -> None:
+    with mock.patch("catalog.tasks.catalog_apply_events", side_effect=ValueError("a bug")) as apply_events:
+        with pytest.raises(ValueError, match="a bug"):
+            run_in_worker_context(make_wire_envelope(make_event(1, 1)))
+
+        result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+
+    assert apply_events.call_count == 2  # once per run: no retry
+    assert result.state == states.FAILURE
+    assert isinstance(result.result, ValueError)
+
+
+@pytest.mark.parametrize("retries", range(12))
+def test_retry_countdown_stays_between_half_the_delay_and_the_delay(settings, retries: int) -> None:
+    settings.CATALOG_RETRY_BACKOFF_BASE = 0.5
+    settings.CATALOG_RETRY_BACKOFF_MAX = 30.0
+    delay = min(30.0, 0.5 * 2**retries)
+
+    samples = [retry_countdown(retries) for _ in range(200)]
+
+    assert all(delay / 2 <= s <= delay for s in samples)
+    assert len(set(samples)) > 1  # jittered, so workers that failed together spread out
+
+
+def test_retry_countdown_is_capped(settings) -> None:
+    settings.CATALOG_RETRY_BACKOFF_BASE = 1.0
+    settings.CATALOG_RETRY_BACKOFF_MAX = 4.0
+
+    samples = [retry_countdown(r) for r in range(3, 40) for _ in range(20)]
+
+    assert max(samples) <= 4.0
+    assert min(samples) >= 2.0
