@@ -6,7 +6,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, allow_zero: bool = False) -> float:
+    """A positive number (or 0 where ``allow_zero``: settings where 0 means "off")."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -14,9 +15,33 @@ def env_float(name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-    if not value > 0:
-        raise ImproperlyConfigured(f"{name} must be > 0, got {raw!r}")
+    if not (value >= 0 if allow_zero else value > 0) or value != value or value == float("inf"):
+        raise ImproperlyConfigured(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {raw!r}")
     return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """1/true/yes/on or 0/false/no/off."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be 1 or 0, got {raw!r}")
+
+
+def env_basic_auth(name: str) -> tuple[str, str] | None:
+    """An optional ``user:password`` pair (unset or empty: None)."""
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    user, sep, password = raw.partition(":")
+    if not sep or not user or not password:
+        raise ImproperlyConfigured(f"{name} must have the form user:password")
+    return user, password
 
 
 def env_int(name: str, default: int) -> int:

@@ -1,13 +1,25 @@
 """Django admin for product entry. Every save and delete, the bulk "delete selected"
-action included, goes through ``products.services``."""
+action included, goes through ``products.services``.
 
-from django.contrib import admin
+Each product shows its sync state (pending / failed / published / applied, see
+``products.selectors``); "applied" is asked of the catalog once per page shown.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from products.models import OutboxEvent, Product
-from products.selectors import SYNC_STATES, filter_by_sync_state, products_with_sync_state
-from products.services import PRODUCT_FIELDS, product_create, product_delete, product_delete_many, product_update
+from products.models import DriftCheck, OutboxEvent, Product, RelayStatus
+from products.selectors import SYNC_STATES, attach_catalog_state, filter_by_sync_state, products_with_sync_state
+from products.services import (
+    PRODUCT_FIELDS,
+    product_create,
+    product_delete,
+    product_delete_many,
+    product_resync,
+    product_update,
+)
 
 
 class SyncStateFilter(admin.SimpleListFilter):
@@ -19,8 +31,20 @@ class SyncStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() in SYNC_STATES:
-            return filter_by_sync_state(queryset, self.value())
+            result = filter_by_sync_state(queryset, self.value())
+            if result.note:
+                messages.warning(request, result.note)
+            return result.queryset
         return queryset
+
+
+class CatalogStateChangeList(ChangeList):
+    """After the page's rows are read, one catalog call tells which of them are applied."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        if not attach_catalog_state(self.result_list):
+            messages.warning(request, "The catalog cannot be reached: whether products are applied is unknown.")
 
 
 @admin.register(Product)
@@ -28,11 +52,21 @@ class ProductAdmin(admin.ModelAdmin):
     list_display = ("sku", "title", "price", "is_active", "version", "sync_state", "updated_at")
     list_filter = (SyncStateFilter, "is_active")
     search_fields = ("sku", "title")
-    readonly_fields = ("version", "sync_state", "created_at", "updated_at")
-    fields = (*PRODUCT_FIELDS, "version", "sync_state", "created_at", "updated_at")
+    readonly_fields = ("version", "sync_state", "catalog_version", "created_at", "updated_at")
+    fields = (*PRODUCT_FIELDS, "version", "sync_state", "catalog_version", "created_at", "updated_at")
+    actions = ["resync_selected"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return products_with_sync_state()
+
+    def get_changelist(self, request, **kwargs):
+        return CatalogStateChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            attach_catalog_state([obj])
+        return obj
 
     @admin.display(description="sync state")
     def sync_state(self, obj: Product) -> str:
@@ -40,7 +74,26 @@ class ProductAdmin(admin.ModelAdmin):
         if state is None:  # a fresh object, not from get_queryset
             return "-"
         error = getattr(obj, "sync_error", "")
-        return f"{state}: {error}" if state == "failed" and error else state
+        if state == "failed" and error:
+            return f"failed: {error}"
+        if state == "published" and getattr(obj, "catalog_known", True) is False:
+            return "published (catalog: unknown)"
+        return state
+
+    @admin.display(description="catalog version")
+    def catalog_version(self, obj: Product) -> str:
+        if getattr(obj, "catalog_known", None) is False:
+            return "unknown (the catalog cannot be reached)"
+        version = getattr(obj, "catalog_version", None)
+        return "-" if version is None else str(version)
+
+    @admin.action(description="Resync selected products to the catalog")
+    def resync_selected(self, request, queryset: QuerySet[Product]) -> None:
+        count = product_resync(product_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request, f"{count} product{'s' if count != 1 else ''} queued for resync: the relay re-sends the "
+                     "current state; the catalog applies it where it lags.", messages.SUCCESS,
+        )
 
     def save_model(self, request, obj: Product, form, change: bool) -> None:
         data = {field: form.cleaned_data[field] for field in PRODUCT_FIELDS if field in form.cleaned_data}
@@ -56,15 +109,35 @@ class ProductAdmin(admin.ModelAdmin):
         product_delete_many(product_ids=list(queryset.values_list("pk", flat=True)))
 
 
-@admin.register(OutboxEvent)
-class OutboxEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "product_id", "version", "op", "state", "attempts", "occurred_at", "published_at")
-    list_filter = ("op",)
-    search_fields = ("=product_id", "=event_id")
-    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
-
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    list_display = ("id", "product_id", "version", "op", "state", "attempts", "occurred_at", "published_at")
+    list_filter = ("op",)
+    search_fields = ("=product_id", "=event_id")
+    readonly_fields = [f.name for f in OutboxEvent._meta.fields]
+
+
+@admin.register(RelayStatus)
+class RelayStatusAdmin(ReadOnlyAdmin):
+    list_display = ("relay_id", "failing", "consecutive_failures", "last_success_at", "last_attempt_at",
+                    "last_seen_at", "stopped_at")
+    readonly_fields = [f.name for f in RelayStatus._meta.fields]
+
+    @admin.display(boolean=True, description="failing")
+    def failing(self, obj: RelayStatus) -> bool:
+        return obj.failing
+
+
+@admin.register(DriftCheck)
+class DriftCheckAdmin(ReadOnlyAdmin):
+    list_display = ("ran_at", "trigger", "ok", "missing", "stale", "extra", "ahead", "in_flight", "repaired", "error")
+    list_filter = ("ok", "trigger")
+    readonly_fields = [f.name for f in DriftCheck._meta.fields]

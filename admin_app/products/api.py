@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from products.models import Product
-from products.selectors import products_with_sync_state
+from products.selectors import SYNC_STATES, attach_catalog_state, filter_by_sync_state, products_with_sync_state
 from products.serializers import ProductSerializer
 from products.services import product_create, product_delete, product_update
 
@@ -27,10 +27,36 @@ def exception_handler(exc, context):
 
 
 class ProductViewSet(viewsets.ModelViewSet):
+    """Products with their sync state; ``?sync_state=pending|failed|published|applied`` filters.
+
+    Lists and single reads ask the catalog once per page which versions it holds
+    ("applied"); writes answer from the outbox alone (a fresh change is pending).
+    """
+
     serializer_class = ProductSerializer
 
     def get_queryset(self):
         return products_with_sync_state().order_by("id")
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        state = self.request.query_params.get("sync_state")
+        if self.action == "list" and state:
+            if state not in SYNC_STATES:
+                raise ValidationError({"sync_state": [f"must be one of {', '.join(SYNC_STATES)}"]})
+            queryset = filter_by_sync_state(queryset, state).queryset
+        return queryset
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            attach_catalog_state(page)
+        return page
+
+    def retrieve(self, request, *args, **kwargs):
+        instance = self.get_object()
+        attach_catalog_state([instance])
+        return Response(self.get_serializer(instance).data)
 
     def perform_create(self, serializer: ProductSerializer) -> None:
         serializer.instance = product_create(data=dict(serializer.validated_data))

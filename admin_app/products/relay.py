@@ -26,7 +26,9 @@ from typing import Any
 import psycopg2
 from django.db import DatabaseError, connection, transaction
 
+from products.drift import PeriodicDriftCheck
 from products.publisher import Publisher, PublishError
+from products.relay_status import RelayStatusRecorder, log_published_batch
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class RoundResult:
     claimed: int = 0
     published: int = 0
     failed: int = 0
+    error: str = ""
 
 
 def event_to_wire(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -139,6 +142,7 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                     [str(exc)[:LAST_ERROR_MAX], config.backoff_max, config.backoff_base, failed_ids],
                 )
                 result.failed = len(failed_ids)
+                result.error = str(exc)
                 logger.warning(
                     "publish failed for %d events (first event_id=%s product_id=%s version=%s): %s",
                     len(failed_ids), rows[start][1], rows[start][2], rows[start][3], exc,
@@ -151,7 +155,7 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                     chunk[0][1], chunk[0][2], chunk[0][3], chunk[0][4], task_id,
                 )
             else:
-                logger.info("published %d events in one message task_id=%s", len(chunk), task_id)
+                log_published_batch(chunk, task_id)
         if published:
             cursor.execute(MARK_PUBLISHED_SQL, [published])
         result.published = len(published)
@@ -188,6 +192,8 @@ class Relay:
         os.set_blocking(self._wake_w, False)
         self._listener = None
         self._last_prune = 0.0
+        self.status = RelayStatusRecorder()  # the admin's broker banner reads it
+        self.drift = PeriodicDriftCheck.from_settings()  # a background thread, off the publishing path
 
     def stop(self) -> None:
         """Ask the loop to finish its current round and return (signal-safe)."""
@@ -201,11 +207,13 @@ class Relay:
             self.config.batch_size, self.config.claim_size, self.config.poll_interval,
         )
         db_backoff = 0.0
+        self.drift.start()
         try:
             while not self._stopping:
                 try:
                     self._ensure_listener()
                     result = relay_round(self.publisher, self.config)
+                    self.status.record_round(result)
                     self._maybe_prune()
                     db_backoff = 0.0
                 except DatabaseError as exc:
@@ -219,6 +227,8 @@ class Relay:
                     continue  # a backlog: keep draining without waiting
                 self._wait(self._idle_timeout())
         finally:
+            self.drift.stop()
+            self.status.stopped()
             self.publisher.close()
             self._close_db()
             logger.info("relay stopped")

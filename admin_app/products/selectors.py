@@ -1,20 +1,41 @@
-"""Read-side queries for products: their sync state comes from the outbox."""
+"""Read-side queries for products and their sync state.
+
+A product's sync state is one of:
+
+- pending: the event of its current version is not yet confirmed by the broker;
+- failed: publishing that event failed at least once (``sync_error`` says why); the
+  relay keeps retrying;
+- published: the broker confirmed it (or it was pruned after the retention period),
+  and the catalog does not (yet) hold this version, or cannot be asked;
+- applied: published, and the catalog holds this version or a newer one.
+
+pending/failed/published come from the outbox, in SQL. "applied" comes from the
+catalog service, asked over HTTP for the products being shown: one call per page of
+the admin list or the API (``attach_catalog_state``), never one per row. When the
+catalog cannot answer, products keep their outbox state and ``catalog_known`` is
+False ("unknown").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
+from products import catalog_client
 from products.models import OutboxEvent, Product
 
-SYNC_STATES = ("pending", "failed", "published")
+OUTBOX_STATES = ("pending", "failed", "published")
+SYNC_STATES = ("pending", "failed", "published", "applied")
+# Filtering the whole table by published/applied asks the catalog about the most
+# recently changed candidates only (in chunks of 1,000 ids per call): older products
+# are all but certainly applied, and the drift check covers every product.
+STATE_SCAN_LIMIT = 10_000
 
 
 def products_with_sync_state() -> QuerySet[Product]:
-    """Products annotated with ``sync_state`` and ``sync_error`` of their current version.
-
-    pending: the event of this version is not yet confirmed by the broker;
-    failed: publishing it failed at least once (``sync_error`` says why) and it
-    will be retried; published: the broker confirmed it (or it was pruned after
-    the retention period, long after publishing).
-    """
+    """Products annotated with ``sync_state`` (from the outbox) and ``sync_error`` of their current version."""
     current = OutboxEvent.objects.filter(product_id=OuterRef("pk"), version=OuterRef("version"))
     unpublished = current.filter(published_at__isnull=True)
     return Product.objects.annotate(
@@ -28,7 +49,62 @@ def products_with_sync_state() -> QuerySet[Product]:
     )
 
 
-def filter_by_sync_state(queryset: QuerySet[Product], state: str) -> QuerySet[Product]:
+def combined_state(outbox_state: str, version: int, held: catalog_client.CatalogVersion | None) -> str:
+    """The state staff see: a published product is applied once the catalog holds this version
+    (live) or a newer one. An unpublished event (pending, failed) wins: it still has to go out."""
+    if outbox_state == "published" and held is not None and held.version >= version and not held.deleted:
+        return "applied"
+    return outbox_state
+
+
+def attach_catalog_state(products: Iterable[Product]) -> bool:
+    """Ask the catalog once about these products and set ``sync_state`` ("applied" where it
+    holds the version), ``catalog_version`` and ``catalog_known`` on each. Returns whether
+    the catalog answered."""
+    products = list(products)
+    if not products:
+        return True
+    held = catalog_client.versions_or_none(p.pk for p in products)
+    for product in products:
+        outbox_state = getattr(product, "outbox_state", None) or getattr(product, "sync_state", None) or "published"
+        product.outbox_state = outbox_state
+        product.catalog_known = held is not None
+        version = (held or {}).get(product.pk)
+        product.catalog_version = version.version if version and not version.deleted else None
+        product.sync_state = combined_state(outbox_state, product.version, version) if held is not None else (
+            outbox_state)
+    return held is not None
+
+
+@dataclass(frozen=True)
+class StateFilter:
+    queryset: QuerySet[Product]
+    note: str = ""  # what staff should know about the result (catalog unreachable, scan capped)
+
+
+def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit: int = STATE_SCAN_LIMIT) -> StateFilter:
+    """Products of ``queryset`` (annotated by ``products_with_sync_state``) in ``state``.
+
+    pending/failed: SQL on the outbox, exact. published/applied: the outbox says
+    "published" and the catalog is asked about the ``scan_limit`` most recently
+    updated of those; only products it answered for are classified. If the catalog
+    cannot answer, "published" lists every outbox-published product and "applied" none,
+    with a note saying so.
+    """
     if state not in SYNC_STATES:
         raise ValueError(f"unknown sync state {state!r}")
-    return queryset.filter(Q(sync_state=state))
+    if state in ("pending", "failed"):
+        return StateFilter(queryset.filter(Q(sync_state=state)))
+    published = queryset.filter(sync_state="published")
+    candidates = list(published.order_by("-updated_at", "-id").values_list("pk", "version")[: scan_limit + 1])
+    capped = len(candidates) > scan_limit
+    candidates = candidates[:scan_limit]
+    held = catalog_client.versions_or_none(pk for pk, _ in candidates)
+    if held is None:
+        note = "The catalog cannot be reached: applied products cannot be told from published ones."
+        return StateFilter(published if state == "published" else queryset.none(), note)
+    applied = {pk for pk, version in candidates if combined_state("published", version, held.get(pk)) == "applied"}
+    chosen = applied if state == "applied" else {pk for pk, _ in candidates} - applied
+    note = (f"Only the {scan_limit:,} most recently changed published products were checked against the catalog; "
+            "`manage.py check_drift` compares every product.") if capped else ""
+    return StateFilter(queryset.filter(pk__in=chosen), note)

@@ -203,3 +203,56 @@ def product_import(*, rows: Sequence[dict[str, Any]]) -> ImportResult:
             template=_IMPORT_EVENTS_TEMPLATE, page_size=max(1, len(changed)),
         )
     return ImportResult(created=len(created), updated=len(updated))
+
+
+# --- Re-sending current state (resync, drift repair) -----------------------------------
+
+
+@transaction.atomic
+def product_resync(*, product_ids: Iterable[int]) -> int:
+    """Write one outbox event per existing product carrying its current state and version.
+
+    No version bump: the catalog applies the event only where it lags behind (a
+    missing or older row) and skips it where it already holds this version, so a
+    resync is harmless to repeat. ``occurred_at`` is the product's last change, so
+    the lag the catalog reports for a repaired product is the real one. Unknown ids
+    are ignored; returns how many events were written.
+    """
+    products = Product.objects.filter(pk__in=list(product_ids)).order_by("pk")
+    events = [
+        OutboxEvent(product_id=p.pk, version=p.version, op=OutboxEvent.Op.UPSERT, data=product_snapshot(p),
+                    occurred_at=p.updated_at)
+        for p in products
+    ]
+    OutboxEvent.objects.bulk_create(events, batch_size=1000)
+    return len(events)
+
+
+@transaction.atomic
+def product_send_tombstone(*, product_id: int, version: int, data: dict[str, Any]) -> OutboxEvent:
+    """Write a delete event for a product the admin no longer has (drift repair).
+
+    ``data`` is the last known snapshot (the contract requires one on deletes too).
+    Refuses a product that exists: that one is deleted with ``product_delete``.
+    """
+    if Product.objects.filter(pk=product_id).exists():
+        raise ValidationError(f"product {product_id} exists; delete it with product_delete")
+    return OutboxEvent.objects.create(
+        product_id=product_id, version=version, op=OutboxEvent.Op.DELETE, data=data, occurred_at=timezone.now()
+    )
+
+
+@_unique_sku_errors
+@transaction.atomic
+def product_bump_version(*, product_id: int, above: int) -> Product:
+    """Give the product a version above ``above`` (the catalog's) and send it, unchanged otherwise.
+
+    For a catalog that holds a newer version than the admin (e.g. after the admin
+    database was restored from a backup): the admin is the source of truth, so its
+    state must win, which takes a higher version.
+    """
+    product = Product.objects.select_for_update().get(pk=product_id)
+    product.version = max(product.version, above) + 1
+    product.save(force_update=True)
+    _record(product, OutboxEvent.Op.UPSERT)
+    return product

@@ -13,6 +13,13 @@ def _fast_password_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _no_catalog_by_default(settings) -> None:
+    # Nothing listens on port 9 here: the catalog "cannot be reached" unless a test
+    # starts one (the ``catalog`` fixture), and no test talks to a developer's catalog.
+    settings.CATALOG_API_URL = "http://127.0.0.1:9"
+
+
 @pytest.fixture
 def staff_user(db):
     return get_user_model().objects.create_user("staff", password=PASSWORD, is_staff=True)
@@ -34,3 +41,14 @@ def staff_api(staff_user) -> APIClient:
     client = APIClient()
     client.force_login(staff_user)
     return client
+
+
+@pytest.fixture
+def catalog(settings):
+    """A catalog read API on a real local socket (tests.fake_catalog); the admin is pointed at it."""
+    from .fake_catalog import FakeCatalog
+
+    server = FakeCatalog().start()
+    settings.CATALOG_API_URL = server.url
+    yield server
+    server.stop()

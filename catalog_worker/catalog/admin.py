@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from catalog.models import CatalogProduct
+from catalog.models import CatalogProduct, DeadLetterNote
 
 
 @admin.register(CatalogProduct)
@@ -18,4 +18,18 @@ class CatalogProductAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DeadLetterNote)
+class DeadLetterNoteAdmin(admin.ModelAdmin):
+    """Reasons the worker recorded for bodies it could not decode (see the dead-letter page)."""
+
+    list_display = ("key", "reason", "content_type", "created_at")
+    search_fields = ("=key",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

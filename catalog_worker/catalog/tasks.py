@@ -10,6 +10,7 @@ from celery.exceptions import Reject
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from catalog.counters import note_batch
 from catalog.services import catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, validate_envelope
 
@@ -47,12 +48,11 @@ def sync_products(self, envelope):
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
+    note_batch(task_id=self.request.id, events=events, result=result)  # counters; a batch's log line
     if len(events) == 1:
         e = events[0]
         logger.info(
             "%s event_id=%s product_id=%s version=%s op=%s",
             "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op,
         )
-    else:
-        logger.info("batch of %d events: applied=%d stale=%d", len(events), result.applied, result.stale)
     return {"applied": result.applied, "stale": result.stale}

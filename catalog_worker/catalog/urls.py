@@ -1,8 +1,14 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from catalog import sync_api
 from catalog.api import CatalogProductViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("products", CatalogProductViewSet, basename="product")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("sync/versions/", sync_api.versions, name="sync-versions"),
+    path("sync/lag/", sync_api.lag, name="sync-lag"),
+    *router.urls,
+]

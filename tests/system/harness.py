@@ -269,6 +269,7 @@ class Stack:
             ADMIN_PORT=str(self.port("admin")),
             CATALOG_PORT=str(self.port("catalog")),
             FLOWER_PORT=str(self.port("flower")),
+            CATALOG_API_URL=self.url("catalog"),
             FLOWER_BASIC_AUTH=self.flower_auth,
             FLOWER_DB=str(self.log_dir / "flower.db"),
             CELERY_BEAT_SCHEDULE_FILE=str(self.log_dir / "beat-schedule"),

@@ -83,9 +83,10 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
 
     # The admin reports each product's sync state.
     listed = api.get(stack.url("admin", "/api/products/"), timeout=10).json()
-    wait_until(lambda: all(p["sync_state"] == "published"
+    # The catalog web runs: the admin asks it and shows each product as applied.
+    wait_until(lambda: all(p["sync_state"] == "applied"
                            for p in api.get(stack.url("admin", "/api/products/"), timeout=10).json()["results"]),
-               timeout=10, what="admin shows every product published")
+               timeout=10, what="admin shows every product applied")
     assert listed["count"] == 2
 
     # Flower: refuses without (or with wrong) credentials; with them, every task succeeded.

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
-from sync_contract.env import database_from_env, env_float, env_int
+from sync_contract.env import database_from_env, env_basic_auth, env_bool, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -12,6 +12,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
 INSTALLED_APPS = [
+    # First: its templates override the admin's (the broker banner on every admin page,
+    # the sync health link on the index).
+    "products",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -19,7 +22,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "products",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +107,25 @@ RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
 RELAY_BACKOFF_MAX = env_float("RELAY_BACKOFF_MAX", 60.0)
 # Published outbox rows are deleted after this many hours.
 OUTBOX_RETENTION_HOURS = env_float("OUTBOX_RETENTION_HOURS", 24.0)
+
+# --- Operations: what staff see of the sync ------------------------------------------
+# The catalog service's read API: which versions it holds ("applied"), its lag. Every
+# call has this timeout (seconds); an unreachable catalog shows as "unknown", never a 500.
+CATALOG_API_URL = os.environ.get("CATALOG_API_URL", "http://127.0.0.1:8001").rstrip("/")
+CATALOG_API_TIMEOUT = env_float("CATALOG_API_TIMEOUT", 1.0)
+# The relay writes its status (for the broker banner) on every change of state and
+# otherwise at most this often (seconds); a relay silent for RELAY_STATUS_STALE seconds
+# counts as gone.
+RELAY_STATUS_INTERVAL = env_float("RELAY_STATUS_INTERVAL", 5.0)
+RELAY_STATUS_STALE = env_float("RELAY_STATUS_STALE", 60.0)
+# The relay runs the drift check every this many seconds in a background thread (0: never),
+# and repairs what it finds when the sync queue is idle (DRIFT_CHECK_REPAIR=0: report only).
+DRIFT_CHECK_INTERVAL = env_float("DRIFT_CHECK_INTERVAL", 300.0, allow_zero=True)
+DRIFT_CHECK_REPAIR = env_bool("DRIFT_CHECK_REPAIR", True)
+# A difference whose event was published less than this many seconds ago is still on its way.
+DRIFT_GRACE_SECONDS = env_float("DRIFT_GRACE_SECONDS", 120.0)
+# /metrics: staff (session or HTTP Basic) or this user:password (for Prometheus); unset: staff only.
+METRICS_BASIC_AUTH = env_basic_auth("METRICS_BASIC_AUTH")
 
 LOGGING = {
     "version": 1,

@@ -5,13 +5,15 @@ from datetime import timedelta
 from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
-from sync_contract.env import database_from_env, env_float, env_int
+from sync_contract.env import database_from_env, env_basic_auth, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 
 INSTALLED_APPS = [
+    # First: its templates override the admin's (the index links the dead-letter page).
+    "catalog",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -20,7 +22,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_celery_results",
-    "catalog",
 ]
 
 MIDDLEWARE = [
@@ -93,6 +94,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CATALOG_RETRY_MAX = env_int("CATALOG_RETRY_MAX", 8)
 CATALOG_RETRY_BACKOFF_BASE = env_float("CATALOG_RETRY_BACKOFF_BASE", 0.5)
 CATALOG_RETRY_BACKOFF_MAX = env_float("CATALOG_RETRY_BACKOFF_MAX", 30.0)
+
+# --- Operations -------------------------------------------------------------------------
+# /metrics: staff (session or HTTP Basic) or this user:password (for Prometheus); unset: staff only.
+METRICS_BASIC_AUTH = env_basic_auth("METRICS_BASIC_AUTH")
+# The lag histogram of /metrics covers the products applied in the last this many minutes.
+CATALOG_METRICS_LAG_MINUTES = env_int("CATALOG_METRICS_LAG_MINUTES", 5)
 
 LOGGING = {
     "version": 1,

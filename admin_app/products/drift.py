@@ -1,0 +1,290 @@
+"""The drift check: do the catalog and the admin agree on ``(product_id, version)``?
+
+Both sides are read in product_id order and merged: the admin's products (plus the
+products it deleted, from the delete events the outbox still holds: published rows
+are pruned after OUTBOX_RETENTION_HOURS) against the catalog's rows, tombstones
+included, read page by page from its versions endpoint. Differences:
+
+- missing: the admin has the product (or its delete), the catalog has no row;
+- stale: the catalog holds an older version;
+- extra: live in the catalog, unknown to the admin (deleted longer ago than the
+  outbox keeps delete events, and the delete never arrived);
+- ahead: the catalog holds a newer version than the admin (e.g. an admin database
+  restored from a backup).
+
+A difference whose product has an unpublished event, or one published less than
+DRIFT_GRACE_SECONDS ago, is on its way and counted as ``in_flight`` only; that set
+is read after both sides, so an edit made during the check is never a difference.
+
+Repair re-sends, through the outbox like every change: a resync (current state and
+version) for missing and stale products; the delete event again for deleted ones;
+a tombstone at the catalog's version + 1 for extra ones (with the catalog's data);
+a version bump above the catalog's for ahead ones, so that the admin's state wins.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from products import catalog_client
+from products.catalog_client import CatalogUnavailable, CatalogVersion
+from products.models import DriftCheck, OutboxEvent, Product
+
+logger = logging.getLogger(__name__)
+
+ADMIN_PAGE = 5000
+SAMPLE_SIZE = 20
+KINDS = ("missing", "stale", "extra", "ahead")
+# pg_try_advisory_lock key: one periodic drift check at a time across relays.
+ADVISORY_LOCK_KEY = 7_277_001
+
+
+@dataclass(frozen=True)
+class AdminSide:
+    version: int
+    deleted: bool
+
+
+@dataclass
+class Differences:
+    admin_products: int = 0
+    catalog_products: int = 0
+    # product_id -> (admin side or None, catalog side or None)
+    found: dict[str, dict[int, tuple[AdminSide | None, CatalogVersion | None]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS})
+    in_flight: int = 0
+
+    def total(self) -> int:
+        return sum(len(v) for v in self.found.values())
+
+
+def _admin_rows(deleted: dict[int, int]) -> Iterator[tuple[int, AdminSide]]:
+    """Live products (paged by id) merged with deleted ones, in id order."""
+    pending_deleted = sorted(deleted.items())
+    d = 0
+    after = 0
+    while True:
+        page = list(Product.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "version")[:ADMIN_PAGE])
+        for pk, version in page:
+            while d < len(pending_deleted) and pending_deleted[d][0] < pk:
+                yield pending_deleted[d][0], AdminSide(pending_deleted[d][1], True)
+                d += 1
+            yield pk, AdminSide(version, False)
+        if len(page) < ADMIN_PAGE:
+            break
+        after = page[-1][0]
+    for pid, version in pending_deleted[d:]:
+        yield pid, AdminSide(version, True)
+
+
+def _deleted_in_outbox() -> dict[int, int]:
+    """product_id -> version of its delete, for deleted products the outbox still remembers."""
+    rows = OutboxEvent.objects.filter(op=OutboxEvent.Op.DELETE).values("product_id").annotate(v=Max("version"))
+    deleted = {r["product_id"]: r["v"] for r in rows}
+    live = set(Product.objects.filter(pk__in=list(deleted)).values_list("pk", flat=True))
+    return {pid: v for pid, v in deleted.items() if pid not in live}
+
+
+def _classify(admin: AdminSide | None, held: CatalogVersion | None) -> str | None:
+    if admin is None:
+        return "extra" if held is not None and not held.deleted else None
+    if held is None:
+        return "missing"
+    if held.version < admin.version:
+        return "stale"
+    if held.version > admin.version:
+        # A tombstone above a delete's version still hides the product: nothing to fix.
+        return None if admin.deleted and held.deleted else "ahead"
+    if held.deleted != admin.deleted:
+        return "ahead"  # same version, other op: only a higher version can settle it
+    return None
+
+
+def _in_flight(grace_seconds: float) -> set[int]:
+    since = timezone.now() - timedelta(seconds=grace_seconds)
+    unpublished = OutboxEvent.objects.filter(published_at__isnull=True).values_list("product_id", flat=True)
+    recent = OutboxEvent.objects.filter(published_at__gte=since).values_list("product_id", flat=True)
+    return set(unpublished) | set(recent)
+
+
+def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PAGE_SIZE) -> Differences:
+    """Compare both sides; raises CatalogUnavailable if the catalog does not answer."""
+    diff = Differences()
+    admin_iter = _admin_rows(_deleted_in_outbox())
+    catalog_iter = catalog_client.all_versions(page_size=page_size)
+    a = next(admin_iter, None)
+    c = next(catalog_iter, None)
+    while a is not None or c is not None:
+        if c is None or (a is not None and a[0] < c[0]):
+            pid, admin, held = a[0], a[1], None
+            a = next(admin_iter, None)
+        elif a is None or c[0] < a[0]:
+            pid, admin, held = c[0], None, c[1]
+            c = next(catalog_iter, None)
+        else:
+            pid, admin, held = a[0], a[1], c[1]
+            a, c = next(admin_iter, None), next(catalog_iter, None)
+        diff.admin_products += admin is not None and not admin.deleted
+        diff.catalog_products += held is not None and not held.deleted
+        kind = _classify(admin, held)
+        if kind is not None:
+            diff.found[kind][pid] = (admin, held)
+    moving = _in_flight(grace_seconds)
+    for kind in KINDS:
+        for pid in [pid for pid in diff.found[kind] if pid in moving]:
+            del diff.found[kind][pid]
+            diff.in_flight += 1
+    return diff
+
+
+def repair(diff: Differences) -> int:
+    """Re-send what differs (see the module docstring); returns how many products were re-sent."""
+    from products.services import product_bump_version, product_resync, product_send_tombstone
+
+    repaired = 0
+    deletes = {e.product_id: e for e in OutboxEvent.objects.filter(
+        op=OutboxEvent.Op.DELETE, product_id__in=[pid for kind in KINDS for pid, (admin, _) in diff.found[kind].items()
+                                                   if admin is not None and admin.deleted]).order_by("version")}
+    live_resend = [pid for kind in ("missing", "stale") for pid, (admin, _) in diff.found[kind].items()
+                   if not admin.deleted]
+    for start in range(0, len(live_resend), 1000):
+        repaired += product_resync(product_ids=live_resend[start : start + 1000])
+    for kind in ("missing", "stale"):
+        for pid, (admin, _held) in diff.found[kind].items():
+            if admin.deleted and pid in deletes:
+                event = deletes[pid]
+                product_send_tombstone(product_id=pid, version=event.version, data=event.data)
+                repaired += 1
+    for pid, (_admin, held) in diff.found["extra"].items():
+        repaired += _tombstone_from_catalog(pid, held, fallback=None)
+    for pid, (admin, held) in diff.found["ahead"].items():
+        if admin.deleted:
+            fallback = deletes[pid].data if pid in deletes else None
+            repaired += _tombstone_from_catalog(pid, held, fallback=fallback)
+        else:
+            try:
+                product_bump_version(product_id=pid, above=held.version)
+                repaired += 1
+            except Product.DoesNotExist:
+                continue  # deleted meanwhile: its delete event is on its way
+    return repaired
+
+
+def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict | None) -> int:
+    from products.services import PRODUCT_FIELDS, product_send_tombstone
+
+    shown = catalog_client.product(pid)
+    data = {f: shown[f] for f in PRODUCT_FIELDS} if shown else fallback
+    if data is None:
+        return 0  # no longer live in the catalog: nothing to hide
+    product_send_tombstone(product_id=pid, version=held.version + 1, data=data)
+    return 1
+
+
+def run_drift_check(*, repair_found: bool = False, trigger: str = "command",
+                    grace_seconds: float | None = None, page_size: int = catalog_client.PAGE_SIZE) -> DriftCheck:
+    """Compare, optionally repair, and store the run as a DriftCheck."""
+    grace = settings.DRIFT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    check = DriftCheck(ran_at=timezone.now(), trigger=trigger)
+    try:
+        diff = find_differences(grace_seconds=grace, page_size=page_size)
+    except CatalogUnavailable as exc:
+        check.error = f"the catalog cannot be reached: {exc}"
+        check.finished_at = timezone.now()
+        check.save()
+        logger.warning("drift check (%s): %s", trigger, check.error)
+        return check
+    check.admin_products, check.catalog_products = diff.admin_products, diff.catalog_products
+    for kind in KINDS:
+        setattr(check, kind, len(diff.found[kind]))
+    check.in_flight = diff.in_flight
+    check.sample = {kind: sorted(diff.found[kind])[:SAMPLE_SIZE] for kind in KINDS if diff.found[kind]}
+    if repair_found and diff.total():
+        try:
+            with transaction.atomic():
+                check.repaired = repair(diff)
+        except CatalogUnavailable as exc:
+            check.error = f"repair stopped, the catalog cannot be reached: {exc}"
+    check.ok = not check.error and (diff.total() == 0 or check.repaired == diff.total())
+    check.finished_at = timezone.now()
+    check.save()
+    log = logger.info if diff.total() == 0 else logger.warning
+    log("drift check (%s): admin=%d catalog=%d missing=%d stale=%d extra=%d ahead=%d in_flight=%d repaired=%d",
+        trigger, check.admin_products, check.catalog_products, check.missing, check.stale, check.extra,
+        check.ahead, check.in_flight, check.repaired)
+    return check
+
+
+class PeriodicDriftCheck:
+    """Runs the drift check every DRIFT_CHECK_INTERVAL seconds in a daemon thread of the relay.
+
+    The thread has its own database connection (Django's are per thread) and its
+    own broker connection, so a slow catalog or a long comparison never holds up
+    publishing. Across several relays a PostgreSQL advisory lock and the time of the
+    last stored run keep it to about one run per interval. It repairs (DRIFT_CHECK_REPAIR)
+    only while the sync queue is idle (no ready message, a consumer attached):
+    otherwise a difference may just be waiting in the queue, and re-sending it would
+    only add duplicates.
+    """
+
+    def __init__(self, *, interval: float, repair_found: bool) -> None:
+        self.interval = interval
+        self.repair_found = repair_found
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(cls) -> PeriodicDriftCheck:
+        return cls(interval=settings.DRIFT_CHECK_INTERVAL, repair_found=settings.DRIFT_CHECK_REPAIR)
+
+    def start(self) -> None:
+        if self.interval <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._loop, name="drift-check", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:
+                logger.exception("periodic drift check failed")
+            finally:
+                connection.close()  # this thread's connection; none is held between runs
+
+    def run_once(self) -> DriftCheck | None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            if not cursor.fetchone()[0]:
+                return None
+        try:
+            last = DriftCheck.objects.filter(trigger="relay").values_list("ran_at", flat=True).first()
+            if last is not None and last > timezone.now() - timedelta(seconds=self.interval * 0.9):
+                return None  # another relay ran it
+            return run_drift_check(repair_found=self.repair_found and sync_queue_idle(), trigger="relay")
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+
+
+def sync_queue_idle() -> bool:
+    from admin_project.celery_app import app
+    from sync_contract.broker import queue_depth
+    from sync_contract.names import SYNC_QUEUE
+
+    depth = queue_depth(app, SYNC_QUEUE)
+    return depth is not None and depth.messages == 0 and depth.consumers > 0

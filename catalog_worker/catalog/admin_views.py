@@ -1,0 +1,61 @@
+"""The catalog admin's dead-letter page: list, replay one or all, purge (staff only, POST + CSRF)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from catalog import dead_letters
+from catalog_project.celery_app import app as celery_app
+from sync_contract.names import DEAD_LETTER_QUEUE
+
+
+@require_http_methods(["GET", "POST"])
+def dead_letter_page(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _act(request)
+    context = {**admin.site.each_context(request), "title": "Dead letters", "queue": DEAD_LETTER_QUEUE,
+               "broker_error": None, "depth": None, "letters": []}
+    try:
+        context["depth"], context["letters"] = dead_letters.browse(celery_app)
+    except dead_letters.BrokerUnavailable as exc:
+        context["broker_error"] = str(exc)
+    return TemplateResponse(request, "catalog/dead_letters.html", context)
+
+
+def _act(request: HttpRequest) -> HttpResponse:
+    action = request.POST.get("action")
+    here = HttpResponseRedirect(reverse("catalog-dead-letters"))
+    try:
+        if action == "replay":
+            keys = [k for k in request.POST.getlist("key") if k]
+            if not keys:
+                messages.warning(request, "Nothing selected to replay.")
+                return here
+            result = dead_letters.replay(celery_app, keys=keys)
+            _report_replay(request, result)
+        elif action == "replay_all":
+            _report_replay(request, dead_letters.replay(celery_app, keys=None))
+        elif action == "purge":
+            if request.POST.get("confirm") != "yes":
+                messages.error(request, "Tick the confirmation box to purge the dead-letter queue.")
+                return here
+            count = dead_letters.purge(celery_app)
+            messages.success(request, f"Purged {count} dead-lettered messages.")
+        else:
+            messages.error(request, f"Unknown action {action!r}.")
+    except dead_letters.BrokerUnavailable as exc:
+        messages.error(request, f"The broker cannot be reached: {exc}")
+    return here
+
+
+def _report_replay(request: HttpRequest, result: dead_letters.ReplayResult) -> None:
+    if result.replayed:
+        messages.success(request, f"Replayed {len(result.replayed)} messages to the sync queue.")
+    else:
+        messages.info(request, "No message replayed.")
+    if result.not_found:
+        messages.warning(request, f"Not in the dead-letter queue any more: {', '.join(result.not_found)}")

@@ -1,0 +1,79 @@
+"""Read-only endpoints for the admin service: which versions the catalog holds, and
+how far behind the admin it runs. Public like the rest of the catalog's read API:
+they show product ids, versions and tombstones, never product data.
+
+    GET /api/sync/versions/?ids=1,2,3          the rows of these ids (missing ids are left out)
+    GET /api/sync/versions/?after=0&limit=1000 every row, tombstones included, by product_id
+    GET /api/sync/lag/?minutes=15              commit-to-applied lag: p50/p95 and a series
+"""
+
+from __future__ import annotations
+
+from rest_framework.decorators import api_view
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.lag import MAX_MINUTES, lag_summary
+from catalog.models import CatalogProduct
+
+MAX_IDS = 1000
+MAX_PAGE = 5000
+DEFAULT_PAGE = 1000
+
+
+def _bad(message: str) -> Response:
+    return Response({"detail": message}, status=400)
+
+
+def _int(raw: str | None, default: int, *, low: int, high: int) -> int | None:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _rows(queryset) -> list[dict]:
+    return [{"id": pid, "version": version, "deleted": deleted}
+            for pid, version, deleted in queryset.values_list("product_id", "version", "deleted")]
+
+
+@api_view(["GET"])
+def versions(request: Request) -> Response:
+    raw_ids = request.query_params.get("ids")
+    if raw_ids is not None:
+        try:
+            ids = sorted({int(part) for part in raw_ids.split(",") if part.strip()})
+        except ValueError:
+            return _bad("ids must be a comma-separated list of product ids")
+        if len(ids) > MAX_IDS:
+            return _bad(f"at most {MAX_IDS} ids per request")
+        rows = _rows(CatalogProduct.objects.filter(product_id__in=ids).order_by("product_id"))
+        return Response({"products": rows})
+
+    after = _int(request.query_params.get("after"), 0, low=0, high=2**63 - 1)
+    limit = _int(request.query_params.get("limit"), DEFAULT_PAGE, low=1, high=MAX_PAGE)
+    if after is None or limit is None:
+        return _bad(f"after must be a product id >= 0 and limit 1..{MAX_PAGE}")
+    rows = _rows(CatalogProduct.objects.filter(product_id__gt=after).order_by("product_id")[:limit])
+    next_after = rows[-1]["id"] if len(rows) == limit else None
+    return Response({"products": rows, "next_after": next_after})
+
+
+@api_view(["GET"])
+def lag(request: Request) -> Response:
+    minutes = _int(request.query_params.get("minutes"), 15, low=1, high=MAX_MINUTES)
+    if minutes is None:
+        return _bad(f"minutes must be 1..{MAX_MINUTES}")
+    summary = lag_summary(minutes=minutes)
+    return Response({
+        "minutes": summary.minutes,
+        "count": summary.count,
+        "p50_seconds": summary.p50,
+        "p95_seconds": summary.p95,
+        "max_seconds": summary.max,
+        "series": [{"start": p.start.isoformat(), "count": p.count, "p50_seconds": p.p50, "p95_seconds": p.p95}
+                   for p in summary.series],
+    })

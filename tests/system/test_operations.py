@@ -1,0 +1,145 @@
+"""Operations against real processes: staff see "applied", the drift check heals a lost change by
+itself, dead letters are listed with their reason and replayed, metrics answer, and the start-up
+self-check stops a wrong broker set-up while a broker that is down only warns."""
+
+import re
+import subprocess
+
+import pytest
+import requests
+
+from sync_contract import DEAD_LETTER_QUEUE
+from tests.system.harness import START, query, wait_until
+from tests.system.ops_helpers import (
+    admin_products,
+    publish_task,
+    staff_auth,
+    start_services,
+    valid_envelope,
+    wrap_task,
+)
+from tests.system.test_guarantees import wait_for_consumer
+
+pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
+
+REFUSING_BROKER = "amqp://guest:guest@127.0.0.1:1//"
+
+
+def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(make_stack):
+    stack = make_stack()
+    fast_drift = {"DRIFT_CHECK_INTERVAL": "2", "DRIFT_GRACE_SECONDS": "1"}
+    start_services(stack, env=fast_drift)
+    api = stack.admin_api()
+    ids = []
+    for i in range(3):
+        response = api.post(stack.url("admin", "/api/products/"),
+                            json={"sku": f"OPS-{i}", "title": f"Ops {i}", "price": "4.00"}, timeout=10)
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    # "applied" comes from the real catalog web process, over HTTP.
+    wait_until(lambda: {p["sync_state"] for p in admin_products(api, stack).values()} == {"applied"},
+               timeout=30, what="every product applied")
+    assert {p["catalog_version"] for p in admin_products(api, stack).values()} == {1}
+
+    # A change lost behind the admin's back (a restored catalog backup, a purged queue...).
+    query(stack.catalog_db, "DELETE FROM catalog_catalogproduct WHERE product_id = %s", [ids[0]])
+    wait_until(lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "published", timeout=10,
+               what="the admin shows the product as not applied")
+    # The relay's periodic drift check finds it and re-sends it (the sync queue is idle).
+    wait_until(lambda: query(stack.admin_db, "SELECT count(*) FROM products_driftcheck WHERE repaired > 0")[0][0],
+               timeout=60, interval=0.3, what="a drift check that repaired")
+    wait_until(stack.catalog_matches_admin, timeout=30, what="catalog equals admin again")
+    wait_until(lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "applied", timeout=10,
+               what="applied again")
+
+    health = api.get(stack.url("admin", "/admin/sync-health/"), timeout=10).text
+    assert 'id="outbox-backlog" class="good">0<' in health
+    assert "p50 <strong>" in health
+    assert '<svg id="lag-chart"' in health
+    assert '<strong class="good">0</strong>' in health  # dead letters, read from the broker
+    assert 'id="drift-result"' in health
+
+    # Metrics: protected, then real numbers from both services.
+    assert requests.get(stack.url("admin", "/metrics"), timeout=5).status_code == 401
+    assert requests.get(stack.url("catalog", "/metrics"), timeout=5).status_code == 401
+    admin_metrics = requests.get(stack.url("admin", "/metrics"), auth=staff_auth(), timeout=10).text
+    assert "sync_outbox_backlog 0.0" in admin_metrics
+    assert "sync_relay_publishing{" in admin_metrics
+    catalog_metrics = requests.get(stack.url("catalog", "/metrics"), auth=staff_auth(), timeout=10).text
+    assert 'catalog_sync_events_total{outcome="applied"} 4.0' in catalog_metrics  # 3 + the repaired one
+    assert 'catalog_sync_lag_recent_seconds_bucket{le="+Inf"} 3.0' in catalog_metrics
+
+    # Logs carry event_id, product_id and version on both sides.
+    relay_log = next(p for p in stack.processes if p.name == "admin-relay").log()
+    worker_log = next(p for p in stack.processes if p.name == "catalog-worker").log()
+    for pid in ids:  # one line per event, or a batch's products=<id>:<version>,... list
+        logged = re.compile(rf"product_id={pid} version=1\b|products=(\S+,)?{pid}:1\b")
+        assert logged.search(relay_log), pid
+        assert logged.search(worker_log), pid
+
+
+def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stack):
+    stack = make_stack()
+    stack.start("catalog-worker")
+    wait_for_consumer(stack)
+    undecodable = publish_task(stack, b"{this is not json")
+    invalid = publish_task(stack, wrap_task({"schema_version": 1, "events": []}))
+    limited = publish_task(stack, wrap_task(valid_envelope(4242)), dead_letter=True)
+    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 3, timeout=30,
+               what="three dead letters")
+
+    listing = stack.manage("catalog", "dead_letters", "list").stdout
+    assert "3 message(s)" in listing
+    assert f"{undecodable}" in listing
+    assert "undecodable body" in listing
+    # The task's reason, from django-celery-results under the task id:
+    assert f"{invalid}" in listing
+    assert "rejected by the task: events must be a list of 1..500 items" in listing
+    assert f"{limited}" in listing
+    assert "delivery_limit" in listing
+
+    stack.manage("catalog", "dead_letters", "replay", limited)
+    wait_until(lambda: 4242 in stack.catalog_live(), timeout=30, what="the replayed message applied")
+    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2
+
+    # Replaying an invalid message sends it back, and the worker dead-letters it again.
+    stack.manage("catalog", "dead_letters", "replay", invalid)
+    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2, timeout=30,
+               what="the invalid one back in the dead-letter queue")
+    stack.manage("catalog", "dead_letters", "purge", "--yes")
+    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 0
+
+
+def test_relay_and_migrate_start_with_the_broker_down(make_stack):
+    stack = make_stack()
+    down = {"CELERY_BROKER_URL": REFUSING_BROKER}
+    stack.manage("admin", "migrate", "--noinput", env=down, timeout=60)
+    stack.manage("catalog", "migrate", "--noinput", env=down, timeout=60)
+    relay = stack.start("admin-relay", env=down)
+    wait_until(lambda: "relay started" in relay.log(), timeout=60, what="the relay starts without a broker")
+    log = relay.log()
+    assert "sync.W021" in log
+    assert "guest:guest@" not in log
+    stack.admin_shell("from products.services import product_create\n"
+                      "product_create(data=dict(sku='DOWN-1', title='t', price='1.00'))")
+    wait_until(lambda: query(stack.admin_db, "SELECT count(*) FROM products_relaystatus "
+                                             "WHERE consecutive_failures > 0")[0][0], timeout=30,
+               what="the relay records that it cannot publish")
+    assert relay.alive()
+
+
+def test_queues_with_other_arguments_stop_every_start_script(make_stack):
+    stack = make_stack()
+    connection, channel = stack.broker.channel(stack.vhost)
+    try:
+        channel.queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic: not what the contract declares
+    finally:
+        connection.close()
+    for project in ("admin", "catalog"):
+        with pytest.raises(subprocess.CalledProcessError) as failed:
+            stack.manage(project, "check", timeout=60)
+        assert "sync.E020" in failed.value.stderr
+    for script in ("catalog-worker", "admin-relay"):
+        result = subprocess.run([str(START / script)], env=stack.env, capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0, script
+        assert "sync.E020" in result.stderr, script
