@@ -34,7 +34,14 @@ class Publisher:
 
     def _ensure_producer(self):
         if self._producer is None:
-            connection = self.app.connection_for_write(connect_timeout=self.timeout)
+            # Socket read/write timeouts bound every wait on this connection, not only the
+            # task's own confirm: Celery publishes the "task-sent" event on the same producer
+            # with no timeout, and under a broker memory alarm its confirm never came (the
+            # relay hung until the alarm cleared; tests/reliability found it).
+            connection = self.app.connection_for_write(
+                connect_timeout=self.timeout,
+                transport_options={"read_timeout": self.timeout, "write_timeout": self.timeout},
+            )
             try:
                 # One attempt: the relay's own backoff decides when to try again.
                 connection.ensure_connection(max_retries=1, timeout=self.timeout)
@@ -58,13 +65,13 @@ class Publisher:
         try:
             return self._send(envelope)
         except Exception as exc:
-            self.close()
+            self.close(graceful=False)
             if reused:
                 logger.info("held broker connection failed (%s); reconnecting once", exc)
                 try:
                     return self._send(envelope)
                 except Exception as retry_exc:
-                    self.close()
+                    self.close(graceful=False)
                     raise PublishError(_describe(retry_exc)) from retry_exc
             raise PublishError(_describe(exc)) from exc
 
@@ -79,11 +86,16 @@ class Publisher:
         )
         return result.id
 
-    def close(self) -> None:
+    def close(self, *, graceful: bool = True) -> None:
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
             try:
-                connection.release()
+                # After a failure, drop the socket without the AMQP close handshake: a broker
+                # blocked by a memory alarm never answers it, which cost another timeout.
+                if graceful:
+                    connection.release()
+                else:
+                    connection.collect()
             except Exception:
                 logger.debug("error while closing broker connection", exc_info=True)
 

@@ -215,17 +215,22 @@ class Relay:
                     result = relay_round(self.publisher, self.config)
                     self.status.record_round(result)
                     self._maybe_prune()
+                    # Inside the try: it reads the database too.
+                    idle = None if result.claimed == self.config.claim_size and not result.failed \
+                        else self._idle_timeout()
                     db_backoff = 0.0
-                except DatabaseError as exc:
+                except (DatabaseError, psycopg2.Error) as exc:
                     # The admin database restarted or is unreachable: reconnect after a pause.
+                    # psycopg2.Error too: the LISTEN connection is opened with psycopg2 itself,
+                    # whose errors are not Django's (the relay died here; tests/reliability).
                     db_backoff = min(self.config.backoff_max, max(self.config.backoff_base, db_backoff * 2))
                     logger.warning("admin database error (%s); retrying in %.1fs", exc, db_backoff)
                     self._close_db()
                     self._wait(db_backoff)
                     continue
-                if result.claimed == self.config.claim_size and not result.failed:
+                if idle is None:
                     continue  # a backlog: keep draining without waiting
-                self._wait(self._idle_timeout())
+                self._wait(idle)
         finally:
             self.drift.stop()
             self.status.stopped()

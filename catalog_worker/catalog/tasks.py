@@ -41,7 +41,10 @@ def sync_products(self, envelope):
     try:
         result = catalog_apply_events(events=events)
     except TRANSIENT_DB_ERRORS as exc:
-        countdown = retry_countdown(self.request.retries)
+        # Celery's native delayed delivery routes by whole seconds and refuses a countdown
+        # under 1 s (ValueError: the retry failed and the message was dead-lettered, found
+        # by tests/reliability): start one second later, keeping the jitter.
+        countdown = 1.0 + retry_countdown(self.request.retries)
         logger.warning(
             "database error applying task_id=%s (%s); retry %d/%d in %.1fs",
             self.request.id, exc, self.request.retries + 1, settings.CATALOG_RETRY_MAX, countdown,

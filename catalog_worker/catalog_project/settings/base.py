@@ -79,7 +79,12 @@ REST_FRAMEWORK = {
 
 # --- Celery: the worker side ---------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results, retrying a store that hits a lost database connection (bounded:
+# ~1 minute) instead of failing a task whose work is done or whose retry is already queued.
+CELERY_RESULT_BACKEND = "catalog.results:SyncResultBackend"
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 30
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 2000
 CELERY_RESULT_EXTENDED = True  # keep task name and arguments beside the result, for staff
 CELERY_RESULT_EXPIRES = timedelta(hours=env_float("CATALOG_RESULT_EXPIRES_HOURS", 24.0))
 # Reject undecodable messages to the dead-letter queue instead of acking them away,
