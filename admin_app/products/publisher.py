@@ -53,32 +53,34 @@ class Publisher:
             self._producer = self.app.amqp.Producer(connection, auto_declare=False)
         return self._producer
 
-    def publish(self, events: Sequence[dict[str, Any]]) -> str:
+    def publish(self, events: Sequence[dict[str, Any]], *, argsrepr: str | None = None) -> str:
         """Publish one message carrying ``events``; return its task id once confirmed.
 
         A held connection may have died while idle (broker restart, connections
         closed by an operator): one failure on a reused connection gets one retry
-        on a fresh one before it counts.
+        on a fresh one before it counts. ``argsrepr`` is what Flower shows as the
+        task's arguments (default: Celery's repr of the whole batch).
         """
         envelope = make_envelope(list(events))
         reused = self._producer is not None
         try:
-            return self._send(envelope)
+            return self._send(envelope, argsrepr)
         except Exception as exc:
             self.close(graceful=False)
             if reused:
                 logger.info("held broker connection failed (%s); reconnecting once", exc)
                 try:
-                    return self._send(envelope)
+                    return self._send(envelope, argsrepr)
                 except Exception as retry_exc:
                     self.close(graceful=False)
                     raise PublishError(_describe(retry_exc)) from retry_exc
             raise PublishError(_describe(exc)) from exc
 
-    def _send(self, envelope: dict[str, Any]) -> str:
+    def _send(self, envelope: dict[str, Any], argsrepr: str | None) -> str:
         result = self.app.send_task(
             TASK_SYNC_PRODUCTS,
             args=[envelope],
+            argsrepr=argsrepr,
             producer=self._ensure_producer(),
             retry=False,
             timeout=self.timeout,

@@ -28,7 +28,7 @@ from django.db import DatabaseError, connection, transaction
 
 from products.drift import PeriodicDriftCheck
 from products.publisher import Publisher, PublishError
-from products.relay_status import RelayStatusRecorder, log_published_batch
+from products.relay_status import RelayStatusRecorder, log_published, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +37,23 @@ PRUNE_EVERY_SECONDS = 60.0
 PRUNE_CHUNK = 5000
 LAST_ERROR_MAX = 2000
 
+# Claim and mark in one statement: the rows are marked published inside the round's
+# transaction, which commits only after every message was confirmed; a publish that
+# fails un-marks its rows (MARK_FAILED_SQL) before the commit, and a relay that dies
+# rolls the marks back with its transaction. One row write per event instead of a
+# lock and a later update, and the events come back already as the contract's JSON.
 CLAIM_SQL = """
-    SELECT id, event_id, product_id, version, op, data, occurred_at
-      FROM products_outboxevent
-     WHERE published_at IS NULL
-       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-     ORDER BY id
-     LIMIT %s
-       FOR UPDATE SKIP LOCKED
-"""
-MARK_PUBLISHED_SQL = """
-    UPDATE products_outboxevent
+    UPDATE products_outboxevent AS o
        SET published_at = clock_timestamp(), last_error = '', next_attempt_at = NULL
-     WHERE id = ANY(%s)
+     WHERE o.id IN (SELECT id FROM products_outboxevent
+                     WHERE published_at IS NULL
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                     ORDER BY id
+                     LIMIT %s
+                       FOR UPDATE SKIP LOCKED)
+ RETURNING o.id, json_build_object(
+           'event_id', o.event_id, 'product_id', o.product_id, 'version', o.version, 'op', o.op,
+           'occurred_at', o.occurred_at, 'data', o.data)::text
 """
 # Exponential backoff, capped, with equal jitter: half the delay fixed, half random,
 # so relays that failed together do not retry in lock step. Counted from the failure
@@ -57,7 +61,8 @@ MARK_PUBLISHED_SQL = """
 # that took its full timeout to fail must not have used up the backoff already.
 MARK_FAILED_SQL = """
     UPDATE products_outboxevent
-       SET attempts = attempts + 1,
+       SET published_at = NULL,
+           attempts = attempts + 1,
            last_error = %s,
            next_attempt_at = clock_timestamp() + make_interval(
                secs => LEAST(%s, %s * power(2, attempts)) * (0.5 + random() / 2))
@@ -108,57 +113,50 @@ class RoundResult:
     error: str = ""
 
 
-def event_to_wire(row: tuple[Any, ...]) -> dict[str, Any]:
-    """An outbox row (as CLAIM_SQL selects it) as the contract's event dict."""
-    _id, event_id, product_id, version, op, data, occurred_at = row
-    return {
-        "event_id": str(event_id),
-        "product_id": product_id,
-        "version": version,
-        "op": op,
-        "occurred_at": occurred_at.isoformat(),
-        # Django makes psycopg2 return jsonb as text; it is parsed once, here.
-        "data": json.loads(data) if isinstance(data, str) else data,
-    }
+def claim_events(cursor, limit: int) -> list[tuple[int, dict[str, Any]]]:
+    """Claim up to ``limit`` due events, oldest first: (outbox id, contract event dict) pairs."""
+    cursor.execute(CLAIM_SQL, [limit])
+    rows = sorted(cursor.fetchall())  # RETURNING has no order; publish oldest first
+    if not rows:
+        return []
+    # One json.loads for the whole claim (PostgreSQL built each event's JSON).
+    events = json.loads("[" + ",".join(text for _, text in rows) + "]")
+    return [(row[0], event) for row, event in zip(rows, events, strict=True)]
+
+
+def _argsrepr(events: list[dict[str, Any]]) -> str:
+    # What Flower and the task-sent event show instead of Celery's repr of the
+    # whole batch (costly to build for hundreds of events, and unreadable).
+    return f"[{len(events)} events: {product_versions((e['product_id'], e['version']) for e in events)}]"
 
 
 def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
     """Claim, publish and mark one batch of events in one transaction."""
     result = RoundResult()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(CLAIM_SQL, [config.claim_size])
-        rows = cursor.fetchall()
-        result.claimed = len(rows)
-        published: list[int] = []
-        for start in range(0, len(rows), config.batch_size):
-            chunk = rows[start : start + config.batch_size]
+        claimed = claim_events(cursor, config.claim_size)
+        result.claimed = len(claimed)
+        for start in range(0, len(claimed), config.batch_size):
+            chunk = [event for _, event in claimed[start : start + config.batch_size]]
             try:
-                task_id = publisher.publish([event_to_wire(row) for row in chunk])
+                task_id = publisher.publish(chunk, argsrepr=_argsrepr(chunk))
             except PublishError as exc:
-                # The broker is unwell: leave the rest of this round for the backoff.
-                failed_ids = [row[0] for row in rows[start:]]
+                # The broker is unwell: un-mark the rest of this round, back it off.
+                failed_ids = [outbox_id for outbox_id, _ in claimed[start:]]
                 cursor.execute(
                     MARK_FAILED_SQL,
                     [str(exc)[:LAST_ERROR_MAX], config.backoff_max, config.backoff_base, failed_ids],
                 )
                 result.failed = len(failed_ids)
                 result.error = str(exc)
+                first = claimed[start][1]
                 logger.warning(
                     "publish failed for %d events (first event_id=%s product_id=%s version=%s): %s",
-                    len(failed_ids), rows[start][1], rows[start][2], rows[start][3], exc,
+                    len(failed_ids), first["event_id"], first["product_id"], first["version"], exc,
                 )
                 break
-            published.extend(row[0] for row in chunk)
-            if len(chunk) == 1:
-                logger.info(
-                    "published event_id=%s product_id=%s version=%s op=%s task_id=%s",
-                    chunk[0][1], chunk[0][2], chunk[0][3], chunk[0][4], task_id,
-                )
-            else:
-                log_published_batch(chunk, task_id)
-        if published:
-            cursor.execute(MARK_PUBLISHED_SQL, [published])
-        result.published = len(published)
+            result.published += len(chunk)
+            log_published(chunk, task_id)
     return result
 
 

@@ -80,17 +80,23 @@ class RelayStatusRecorder:
             logger.warning("could not record the relay's stop", exc_info=True)
 
 
-def log_published_batch(chunk: Sequence[tuple], task_id: str) -> None:
-    """One INFO line per message of several events (product_id:version pairs, truncated);
-    one DEBUG line per event only when DEBUG is on."""
+def log_published(events: Sequence[dict], task_id: str) -> None:
+    """A single event: one INFO line with its ids. A batch: one INFO line with its
+    product_id:version pairs (truncated), and one DEBUG line per event only when
+    DEBUG is on."""
+    if len(events) == 1:
+        e = events[0]
+        logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
+                    e["event_id"], e["product_id"], e["version"], e["op"], task_id)
+        return
     logger.info(
         "published %d events in one message task_id=%s products=%s",
-        len(chunk), task_id, product_versions((row[2], row[3]) for row in chunk),
+        len(events), task_id, product_versions((e["product_id"], e["version"]) for e in events),
     )
     if logger.isEnabledFor(logging.DEBUG):
-        for row in chunk:
+        for e in events:
             logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                         task_id, row[1], row[2], row[3], row[4])
+                         task_id, e["event_id"], e["product_id"], e["version"], e["op"])
 
 
 # --- reading it back (banner, health page, metrics) ----------------------------------------

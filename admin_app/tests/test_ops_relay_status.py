@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from products.models import OutboxEvent, RelayStatus
 from products.relay import Relay, RelayConfig, RoundResult
-from products.relay_status import RelayStatusRecorder, log_published_batch, publishing_problem
+from products.relay_status import RelayStatusRecorder, log_published, publishing_problem
 
 from .factories import make_product
 from .test_relay import broker, publisher, refusing_publisher, vhost_url  # noqa: F401 - fixtures
@@ -128,9 +128,9 @@ def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
 
 
 def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
-    chunk = [(i, f"ev-{i}", 100 + i, 2, "upsert", "{}", None) for i in range(25)]
+    chunk = [{"event_id": f"ev-{i}", "product_id": 100 + i, "version": 2, "op": "upsert"} for i in range(25)]
     with caplog.at_level(logging.INFO, logger="products.relay"):
-        log_published_batch(chunk, "task-1")
+        log_published(chunk, "task-1")
     (record,) = caplog.records
     assert "published 25 events in one message task_id=task-1" in record.message
     assert "products=100:2,101:2," in record.message
@@ -138,6 +138,6 @@ def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
 
     caplog.clear()
     with caplog.at_level(logging.DEBUG, logger="products.relay"):
-        log_published_batch(chunk[:2], "task-2")
+        log_published(chunk[:2], "task-2")
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.DEBUG, logging.DEBUG]
     assert "event_id=ev-1 product_id=101 version=2" in caplog.records[-1].message

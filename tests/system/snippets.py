@@ -17,21 +17,21 @@ print(",".join(map(str, ids)))
 # message, with the relay's own publisher: duplicates delivered in reverse order.
 PUBLISH_REVERSED_TWICE = """
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from admin_project.celery_app import app
 from products.publisher import Publisher
-from products.relay import event_to_wire
-with connection.cursor() as cursor:
-    cursor.execute("SELECT id, event_id, product_id, version, op, data, occurred_at"
-                   " FROM products_outboxevent ORDER BY id DESC")
-    rows = cursor.fetchall()
+from products.relay import claim_events
+with transaction.atomic(), connection.cursor() as cursor:
+    claimed = claim_events(cursor, 10000)
+    transaction.set_rollback(True)  # leave the outbox as it was: only the messages go out
+events = [event for _, event in reversed(claimed)]
 publisher = Publisher(app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
-for row in rows:
-    publisher.publish([event_to_wire(row)])
-for row in rows:
-    publisher.publish([event_to_wire(row)])
+for event in events:
+    publisher.publish([event])
+for event in events:
+    publisher.publish([event])
 publisher.close()
-print(len(rows))
+print(len(events))
 """
 
 

@@ -94,21 +94,33 @@ def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_st
     stack.admin_shell(edit_products("dup", count=30))
     assert stack.pending_outbox() == 30
 
-    # Hold a SHARE lock on the outbox: the relay can claim (row locks) and publish,
-    # but its UPDATE marking the rows published waits. Then kill it right there.
+    # The relay marks its rows inside the round's transaction and commits after the
+    # last confirm. A deferred constraint trigger (this test's own, in its own
+    # database) runs at that COMMIT and waits for an advisory lock the test holds:
+    # the relay is stopped exactly between "broker confirmed" and "mark committed",
+    # and killed there.
+    query(stack.admin_db, """
+        CREATE FUNCTION test_hold_commit() RETURNS trigger AS $$
+        BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$ LANGUAGE plpgsql;
+        CREATE CONSTRAINT TRIGGER test_hold_commit AFTER UPDATE ON products_outboxevent
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
+    """)
     blocker = pg_connect(stack.admin_db)
-    blocker.autocommit = False
     with blocker.cursor() as cursor:
-        cursor.execute("LOCK TABLE products_outboxevent IN SHARE MODE")
+        cursor.execute("SELECT pg_advisory_lock(4242)")
     relay = stack.start("admin-relay")
     try:
         wait_until(lambda: len(stack.catalog_live()) == 30, timeout=60, what="published events applied")
-        wait_until(lambda: backends_waiting_on_lock(stack.admin_db, "UPDATE products_outboxevent") == 1,
-                   timeout=30, what="relay blocked while marking")
+        wait_until(lambda: backends_waiting_on_lock(stack.admin_db, "COMMIT") == 1,
+                   timeout=30, what="relay blocked in its commit")
         relay.kill()
+        # A COMMIT the server has received completes even without its client, so
+        # the relay's session dies with it (as when the relay's host goes down).
+        query(stack.admin_db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                              " WHERE datname = %s AND query ILIKE 'COMMIT%%'", [stack.admin_db])
     finally:
-        blocker.rollback()
-        blocker.close()
+        blocker.close()  # releases the advisory lock
+    query(stack.admin_db, "DROP TRIGGER test_hold_commit ON products_outboxevent")
     assert stack.pending_outbox() == 30  # the confirm arrived, the mark never committed
 
     stack.start("admin-relay", suffix="-restarted")
