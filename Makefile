@@ -15,7 +15,7 @@ PYTEST := $(abspath $(VENV))/bin/pytest
 # One pytest config (pyproject.toml) and one rootdir for all three suites.
 PYTEST_CONFIG := -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR)
 
-.PHONY: help venv services migrate run lint test test-admin test-catalog test-system
+.PHONY: help venv services migrate run lint test test-admin test-catalog test-system bench reliability
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,10 @@ test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.setti
 test-system: venv ## tests/ at the root: system tests with real processes, without pytest-django
 	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }
 	$(PYTEST) $(PYTEST_CONFIG) -p no:django tests
+
+bench: venv services ## Benchmark (bench/README.md): bulk, drain, steady, raw-AMQP reference, memory, API; chart in bench/results/
+	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
+	$(VENV)/bin/python -m bench.run
+
+reliability: venv services ## Fault, bad-input and security suite with 30 s load phases; table in tests/reliability/latest.md
+	$(VENV)/bin/python -m tests.reliability.run

@@ -7,8 +7,9 @@ import random
 
 from celery import shared_task
 from celery.exceptions import Reject
+from celery.signals import task_prerun
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from catalog.counters import note_batch
 from catalog.services import catalog_apply_events
@@ -24,6 +25,17 @@ def retry_countdown(retries: int) -> float:
     """Exponential backoff with equal jitter, capped."""
     delay = min(settings.CATALOG_RETRY_BACKOFF_MAX, settings.CATALOG_RETRY_BACKOFF_BASE * 2**retries)
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
+
+
+@task_prerun.connect
+def _drop_broken_db_connections(task=None, **kwargs) -> None:
+    # Connections are reused across tasks (CELERY_DB_REUSE_MAX); Django's request-start
+    # routine closes one that errored or aged out, and arms the health check
+    # (CONN_HEALTH_CHECKS), so a task after a database restart starts on a fresh one.
+    # Not for a task run in-process (eager): the caller owns that connection.
+    if task is not None and task.request.is_eager:
+        return
+    close_old_connections()
 
 
 @shared_task(name=TASK_SYNC_PRODUCTS, bind=True)
