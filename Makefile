@@ -15,7 +15,7 @@ PYTEST := $(abspath $(VENV))/bin/pytest
 # One pytest config (pyproject.toml) and one rootdir for all three suites.
 PYTEST_CONFIG := -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR)
 
-.PHONY: help venv services migrate run lint test test-admin test-catalog test-system bench reliability
+.PHONY: help venv services migrate run lint test test-admin test-catalog test-system bench bench-quick reliability
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -58,13 +58,20 @@ test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.setti
 	@test -d catalog_worker/tests || { echo "test-catalog: catalog_worker/tests is missing" >&2; exit 1; }
 	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.local tests
 
-test-system: venv ## tests/ at the root: system tests with real processes, without pytest-django
+test-system: venv ## tests/ at the root: contract, system, deploy and reliability tests (every fault scenario, 6 s load phases)
 	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }
-	$(PYTEST) $(PYTEST_CONFIG) -p no:django tests
+	RELIABILITY_ALL=1 $(PYTEST) $(PYTEST_CONFIG) -p no:django tests
 
-bench: venv services ## Benchmark (bench/README.md): bulk, drain, steady, raw-AMQP reference, memory, API; chart in bench/results/
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(VENV)/bin/pip install --quiet -r bench/requirements.txt
-	$(VENV)/bin/python -m bench.run
+	@touch $@
+
+bench: venv services $(BENCH_STAMP) ## Benchmark, all scenarios (~12 min): bulk, drain, steady, pika reference, memory, API; bench/results/latest.{json,png}
+	$(VENV)/bin/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: venv services $(BENCH_STAMP) ## Benchmark smoke run (~3 min)
+	$(VENV)/bin/python -m bench.run --quick $(BENCH_ARGS)
 
 reliability: venv services ## Fault, bad-input and security suite with 30 s load phases; table in tests/reliability/latest.md
 	$(VENV)/bin/python -m tests.reliability.run

@@ -370,16 +370,22 @@ def write_results(args, meta: dict, results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if "bulk" in results and "reference" in results:
         results["bulk_over_reference"] = round(results["bulk"]["rate"] / results["reference"]["rate"], 2)
-    saved = dict(results)
-    if "steady" in saved:  # every change's latency is in the chart; the JSON keeps 0.5 s buckets
-        saved["steady"] = {k: v for k, v in saved["steady"].items() if k != "points"}
-    document = {"meta": meta, "targets": TARGETS, "results": saved}
-    path = RESULTS / f"{args.name}.json"
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    # Every change's latency is only in the chart. The time series (progress, RSS, latency
+    # buckets) go to the run's history file; <name>.json keeps the figures, small enough to diff.
+    series_keys = {"points", "series", "timeline", "memory_series"}
+    full = {k: {kk: vv for kk, vv in v.items() if kk != "points"} if isinstance(v, dict) else v
+            for k, v in results.items()}
+    figures = {k: {kk: vv for kk, vv in v.items() if kk not in series_keys} if isinstance(v, dict) else v
+               for k, v in results.items()}
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     history = RESULTS / "history"
     history.mkdir(exist_ok=True)
-    (history / f"run-{stamp}.json").write_text(json.dumps(document) + "\n")
+    history_path = history / f"run-{stamp}.json"
+    history_path.write_text(json.dumps({"meta": meta, "targets": TARGETS, "results": full}) + "\n")
+    path = RESULTS / f"{args.name}.json"
+    document = {"meta": meta, "targets": TARGETS, "series_in": str(history_path.relative_to(REPO)),
+                "results": figures}
+    path.write_text(json.dumps(document, indent=1) + "\n")
     print(f"bench: results in {path.relative_to(REPO)}", end="")
     if not args.no_chart:
         from bench.chart import draw
