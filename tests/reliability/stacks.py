@@ -13,8 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
-
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
 from tests.reliability.pgcluster import ThrowawayPostgres
 from tests.system.harness import (
@@ -25,6 +23,7 @@ from tests.system.harness import (
     Stack,
     create_database,
     drop_database,
+    query,
     wait_until,
 )
 
@@ -65,16 +64,9 @@ class ReliabilityStack(Stack):
 
     def q(self, side: str, sql: str, params: Any = None) -> list[tuple]:
         cluster, name = self._where(side)
-        port = cluster.port if cluster else PG_PORT
-        conn = psycopg2.connect(host="127.0.0.1" if cluster else PG_HOST, port=port, user="root", dbname=name,
-                                connect_timeout=5)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+        if cluster is None:
+            return query(name, sql, params)
+        return query(name, sql, params, host="127.0.0.1", port=cluster.port)
 
     # The harness's views of both sides, on wherever the databases live.
     def admin_state(self) -> dict[int, tuple]:

@@ -68,8 +68,8 @@ def pg_url(dbname: str) -> str:
     return f"postgres://root@{PG_HOST}:{PG_PORT}/{dbname}"
 
 
-def pg_connect(dbname: str):
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="root", dbname=dbname)
+def pg_connect(dbname: str, *, host: str = PG_HOST, port: int = PG_PORT):
+    conn = psycopg2.connect(host=host, port=port, user="root", dbname=dbname, connect_timeout=5)
     conn.autocommit = True
     return conn
 
@@ -82,8 +82,8 @@ def drop_database(name: str) -> None:
     query("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def query(dbname: str, sql: str, params: Any = None) -> list[tuple]:
-    conn = pg_connect(dbname)
+def query(dbname: str, sql: str, params: Any = None, *, host: str = PG_HOST, port: int = PG_PORT) -> list[tuple]:
+    conn = pg_connect(dbname, host=host, port=port)
     try:
         with conn.cursor() as cur:
             cur.execute(sql, params)
