@@ -1,10 +1,12 @@
-"""What the task reports after each applied batch: counters for the metrics endpoint
-and, for batches, one log line naming the products (product_id:version).
+"""What the catalog records for each applied batch: counters for the metrics
+endpoint and, for batches, one log line naming the products (product_id:version).
 
-Per batch this costs one small upsert of this process's counter row (outside the
-apply transaction, so it never holds the batch's locks) and, only when DEBUG is on,
-one line per event. Counting is best effort: a counter write that fails is logged
-and skipped, never retried or allowed to fail the task.
+The count is written by the batch's own statement (``COUNT_OUTCOME_SQL``, a part of
+catalog.services' upsert): it commits exactly when the batch does, at no extra
+round trip. Rows are sharded by pid (``counter_shard``), so concurrent workers
+rarely touch the same row; a batch takes its counter row after its catalog rows,
+so two batches cannot deadlock over it. ``log_batch`` writes the log line after
+the commit.
 """
 
 from __future__ import annotations
@@ -12,34 +14,39 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from catalog.models import SyncCounter
-from catalog.services import ApplyResult
 from sync_contract import ProductEvent
 from sync_contract.logs import product_versions
+
+if TYPE_CHECKING:
+    from catalog.services import ApplyResult
 
 logger = logging.getLogger("catalog.tasks")
 
 _TABLE = SyncCounter._meta.db_table
-COUNT_SQL = f"""
-    INSERT INTO {_TABLE} (shard, applied, skipped, batches, updated_at) VALUES (%s, %s, %s, 1, now())
+# Reads the batch's outcome (applied, stale) from the statement's ``outcome`` CTE.
+COUNT_OUTCOME_SQL = f"""
+    INSERT INTO {_TABLE} AS c (shard, applied, skipped, batches, updated_at)
+    SELECT %(counter_shard)s, applied, stale, 1, now() FROM outcome
     ON CONFLICT (shard) DO UPDATE
-       SET applied = {_TABLE}.applied + EXCLUDED.applied,
-           skipped = {_TABLE}.skipped + EXCLUDED.skipped,
-           batches = {_TABLE}.batches + 1,
+       SET applied = c.applied + EXCLUDED.applied,
+           skipped = c.skipped + EXCLUDED.skipped,
+           batches = c.batches + 1,
            updated_at = EXCLUDED.updated_at
 """  # noqa: S608 - the table name is a constant
 
 
-def note_batch(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:
-    """Count the batch and, for more than one event, log which products it carried."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(COUNT_SQL, [os.getpid() % SyncCounter.SHARDS, result.applied, result.stale])
-    except DatabaseError as exc:
-        logger.warning("could not count task_id=%s in the sync counters: %s", task_id, exc)
+def counter_shard() -> int:
+    """This process's counter row."""
+    return os.getpid() % SyncCounter.SHARDS
+
+
+def log_batch(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:
+    """For more than one event, log which products the batch carried."""
     if len(events) > 1:
         logger.info(
             "batch of %d events task_id=%s: applied=%d stale=%d products=%s",

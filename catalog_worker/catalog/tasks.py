@@ -11,7 +11,7 @@ from celery.signals import task_prerun
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from catalog.counters import note_batch
+from catalog.counters import counter_shard, log_batch
 from catalog.services import catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, validate_envelope
 
@@ -38,7 +38,10 @@ def _drop_broken_db_connections(task=None, **kwargs) -> None:
     close_old_connections()
 
 
-@shared_task(name=TASK_SYNC_PRODUCTS, bind=True)
+# ignore_result: the task stores its SUCCESS row itself, in the transaction that applies
+# the batch (catalog.results); store_errors_even_if_ignored: Celery still stores retries
+# and failures.
+@shared_task(name=TASK_SYNC_PRODUCTS, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
 def sync_products(self, envelope):
     try:
         events = validate_envelope(envelope)
@@ -51,7 +54,12 @@ def sync_products(self, envelope):
         raise Reject(str(exc), requeue=False) from exc
 
     try:
-        result = catalog_apply_events(events=events)
+        # One statement, one commit per message: the catalog rows, the counters and (in
+        # a worker; an eager call stores nothing) the SUCCESS result.
+        result = catalog_apply_events(
+            events=events, counter_shard=counter_shard(),
+            task_result=None if self.request.is_eager else self.backend.success_row(self.request),
+        )
     except TRANSIENT_DB_ERRORS as exc:
         # Celery's native delayed delivery routes by whole seconds and refuses a countdown
         # under 1 s (ValueError: the retry failed and the message was dead-lettered, found
@@ -63,7 +71,7 @@ def sync_products(self, envelope):
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
-    note_batch(task_id=self.request.id, events=events, result=result)  # counters; a batch's log line
+    log_batch(task_id=self.request.id, events=events, result=result)
     if len(events) == 1:
         e = events[0]
         logger.info(

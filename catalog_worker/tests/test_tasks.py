@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from typing import Any
 from unittest import mock
@@ -10,9 +11,10 @@ from unittest import mock
 import pytest
 from celery import states
 from celery.exceptions import Reject, Retry
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError, transaction
 from django_celery_results.models import TaskResult
 
+from catalog.counters import counter_totals
 from catalog.tasks import retry_countdown, sync_products
 from sync_contract import TASK_SYNC_PRODUCTS
 
@@ -21,15 +23,18 @@ from .factories import catalog_rows, make_event, make_wire_envelope
 pytestmark = pytest.mark.django_db
 
 
-def run_in_worker_context(envelope: Any, *, retries: int = 0, task_id: str | None = None) -> Any:
+def run_in_worker_context(
+    envelope: Any, *, retries: int = 0, task_id: str | None = None, eager: bool = True, **request: Any,
+) -> Any:
     """Run the task body as a worker would for this delivery, without a broker.
 
     ``is_eager`` keeps ``self.retry`` from publishing: it raises Retry, which is
-    what the worker acts on.
+    what the worker acts on. ``eager=False`` runs it exactly as in a worker (which
+    stores its SUCCESS), for paths that do not retry.
     """
     sync_products.push_request(
-        id=task_id or str(uuid.uuid4()), retries=retries, is_eager=True, called_directly=False,
-        args=[envelope], kwargs={},
+        id=task_id or str(uuid.uuid4()), retries=retries, is_eager=eager, called_directly=False,
+        args=[envelope], kwargs={}, **request,
     )
     try:
         return sync_products.run(envelope)
@@ -176,3 +181,49 @@ def test_retry_countdown_is_capped(settings) -> None:
 
     assert max(samples) <= 4.0
     assert min(samples) >= 2.0
+
+
+# --- one statement per message: catalog rows, counters and SUCCESS together ------------------
+
+
+def test_in_a_worker_the_success_is_stored_with_the_batch_by_one_statement(django_assert_num_queries) -> None:
+    task_id = str(uuid.uuid4())
+    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 2))
+
+    with django_assert_num_queries(1):
+        outcome = run_in_worker_context(envelope, task_id=task_id, eager=False,
+                                        task=TASK_SYNC_PRODUCTS, argsrepr="[3 events: 1:1,2:1,2:2]",
+                                        hostname="catalog@test")
+
+    assert outcome == {"applied": 2, "stale": 1}
+    stored = TaskResult.objects.get(task_id=task_id)
+    assert stored.status == states.SUCCESS
+    assert json.loads(stored.result) == outcome
+    assert stored.content_type == "application/json"
+    assert (stored.task_name, stored.worker) == (TASK_SYNC_PRODUCTS, "catalog@test")
+    assert json.loads(stored.task_args) == "[3 events: 1:1,2:1,2:2]"
+    assert stored.date_done is not None
+    assert counter_totals() == (2, 1, 1)
+    assert [(r["product_id"], r["version"]) for r in catalog_rows()] == [(1, 1), (2, 2)]
+
+
+def test_a_message_whose_statement_fails_leaves_no_rows_no_counts_and_no_success() -> None:
+    # A task id longer than the result table allows makes the one statement fail in
+    # PostgreSQL after the upsert part ran: nothing of it may remain.
+    task_id = "t" * 300
+
+    # (A savepoint: the test's own transaction must survive the error.)
+    with pytest.raises(DataError, match="too long"), transaction.atomic():
+        run_in_worker_context(make_wire_envelope(make_event(1, 1)), task_id=task_id, eager=False)
+
+    assert catalog_rows() == []
+    assert counter_totals() == (0, 0, 0)
+    assert not TaskResult.objects.filter(task_id=task_id).exists()
+
+
+def test_an_eager_run_applies_and_counts_but_stores_no_result() -> None:
+    result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+
+    assert result.get() == {"applied": 1, "stale": 0}
+    assert counter_totals() == (1, 0, 1)
+    assert not TaskResult.objects.filter(task_id=result.id).exists()
