@@ -4,14 +4,14 @@ Run by the bench as a subprocess, from the repository root, with the admin's
 settings in DJANGO_SETTINGS_MODULE and its database in ADMIN_DATABASE_URL:
 
     python -m bench.admin_producer bulk --count 100000 --txn 500 --prefix B --out result.json
-    python -m bench.admin_producer steady --rate 200 --seconds 30 --prefix S --out result.json
+    python -m bench.admin_producer steady --rate 200 --seconds 30 --clients 4 --prefix S --out result.json
 
 bulk: ``--count`` new products in transactions of ``--txn`` changes each. Mode
 ``create`` calls ``product_create`` once per change inside the transaction (its own
 atomic block becomes a savepoint); mode ``import`` calls ``product_import`` with
 the whole transaction's rows, where the service layer has it; ``auto`` picks
 ``import`` when it exists. steady: one ``product_create`` per transaction, paced
-at ``--rate`` per second.
+at ``--rate`` per second in all, from ``--clients`` concurrent connections.
 
 The result file holds wall-clock times (epoch seconds, the same clock as
 PostgreSQL's on this machine) for the bench to compare with the catalog's.
@@ -73,24 +73,50 @@ def run_bulk(args) -> dict:
 
 
 def run_steady(args) -> dict:
+    """``rate`` changes/s, one product_create (one transaction) each, from ``clients`` threads.
+
+    Change i is due at ``start + i / rate`` and made by client ``i % clients``, each on
+    its own database connection, as concurrent staff requests would be: one client
+    alone cannot hold the rate once a create takes longer than ``1 / rate``.
+    """
+    import threading
+
+    from django.db import connection
+
     from products.services import product_create
 
     total = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
-    lags = []
+    lags: list[float] = []
+    errors: list[BaseException] = []
+    base = time.monotonic() + 0.05
+
+    def client(k: int) -> None:
+        try:
+            for i in range(k, total, args.clients):
+                due = base + i * interval
+                now = time.monotonic()
+                if due > now:
+                    time.sleep(due - now)
+                lags.append(time.monotonic() - due)
+                product_create(data=product_data(args.prefix, i))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
     started = time.time()
-    base = time.monotonic()
-    for i in range(total):
-        due = base + i * interval
-        now = time.monotonic()
-        if due > now:
-            time.sleep(due - now)
-        lags.append(time.monotonic() - due)
-        product_create(data=product_data(args.prefix, i))
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(args.clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     finished = time.time()
+    if errors:
+        raise errors[0]
     lags.sort()
     return {
-        "count": total, "started": started, "finished": finished,
+        "count": total, "clients": args.clients, "started": started, "finished": finished,
         "achieved_rate": total / (finished - started),
         "lag_p99_ms": lags[int(0.99 * (len(lags) - 1))] * 1000 if lags else 0.0,
         "lag_max_ms": lags[-1] * 1000 if lags else 0.0,
@@ -107,6 +133,7 @@ def main() -> None:
     steady = sub.add_parser("steady")
     steady.add_argument("--rate", type=float, required=True)
     steady.add_argument("--seconds", type=float, required=True)
+    steady.add_argument("--clients", type=int, default=4)
     for p in (bulk, steady):
         p.add_argument("--prefix", required=True)
         p.add_argument("--out", required=True)

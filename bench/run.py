@@ -13,8 +13,9 @@ Scenarios (``--only``/``--skip``, comma-separated):
              every one at its version, and the commit phase alone.
   drain      the same N committed with no relay running, then the relay started:
              what relay + worker alone sustain (relay start -> all applied).
-  steady     R changes/s for S seconds, one per transaction: commit -> applied
-             latency from the system's own timestamps (applied_at - occurred_at).
+  steady     R changes/s for S seconds, one per transaction, from C concurrent
+             connections: commit -> applied latency from the system's own
+             timestamps (applied_at - occurred_at).
   reference  the tutorial's design with pika: one persistent, confirmed message per
              change, one consumer, single-row upsert then ack; same N, same broker
              and PostgreSQL.
@@ -71,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "per transaction (if the service layer has it); auto: import when available")
     p.add_argument("--steady-rate", type=float, default=200.0, help="changes per second in steady")
     p.add_argument("--steady-seconds", type=float, help="duration of steady; default 30")
+    p.add_argument("--steady-clients", type=int, default=4,
+                   help="concurrent producer connections sharing the steady rate (as staff requests would)")
     p.add_argument("--steady-drain-limit", type=float, default=120.0,
                    help="seconds to wait after the steady producer for the catalog to catch up; changes still "
                         "not applied then count as infinitely late")
@@ -169,9 +172,10 @@ def line_steady(s: dict) -> str:
     late = "" if s["complete"] else (
         f" ({s['not_applied_in_limit']} not applied {s['drain_limit_s']:.0f} s after the last change)")
     return (
-        f"steady     {fmt(s['count'])} changes at {s['rate']:.0f}/s (achieved {s['achieved_rate']:.1f}/s): "
+        f"steady     {fmt(s['count'])} changes at {s['rate']:.0f}/s from {s.get('clients', 1)} clients "
+        f"(achieved {s['achieved_rate']:.1f}/s): "
         f"commit->applied p50 {ms(s, 'p50_ms')}, p95 {ms(s, 'p95_ms')}, p99 {ms(s, 'p99_ms')}, "
-        f"max {ms(s, 'max_ms')}{late} | relay leg (commit->confirmed) p50 {s['relay_leg_p50_ms']:.1f} ms, "
+        f"max {ms(s, 'max_ms')}{late} | relay leg (commit->claimed) p50 {s['relay_leg_p50_ms']:.1f} ms, "
         f"p99 {s['relay_leg_p99_ms']:.1f} ms | {s['messages']} messages, {s['catalog_db_sessions']} catalog DB "
         f"connections" + cpu_part(s)
     )
@@ -298,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir.mkdir(parents=True)
     opts = Options(
         bulk_count=args.bulk_count, bulk_txn=args.bulk_txn, bulk_mode=args.bulk_mode,
-        steady_rate=args.steady_rate, steady_seconds=args.steady_seconds,
+        steady_rate=args.steady_rate, steady_seconds=args.steady_seconds, steady_clients=args.steady_clients,
         steady_drain_limit=args.steady_drain_limit,
         ref_count=args.ref_count, ref_prefetch=args.ref_prefetch, ref_queue_type=args.ref_queue_type,
         api_clients=args.api_clients, api_seconds=args.api_seconds, api_stacks=args.api_stacks,

@@ -32,6 +32,7 @@ class Options:
     steady_rate: float = 200.0
     steady_seconds: float = 30.0
     steady_warmup: float = 2.0
+    steady_clients: int = 4
     steady_drain_limit: float = 120.0
     ref_count: int | None = None  # None: the bulk count
     ref_prefetch: int = 100
@@ -255,14 +256,16 @@ def steady(res: Resources, opts: Options) -> dict:
     # Warm-up first (connections opened, code paths loaded), at the same pace; not counted.
     if warm:
         run_producer(res, stack, "warmup", ["steady", "--rate", str(opts.steady_rate), "--seconds",
-                                            str(opts.steady_warmup), "--prefix", "warm"], timeout=120)
+                                            str(opts.steady_warmup), "--clients", str(opts.steady_clients),
+                                            "--prefix", "warm"], timeout=120)
         wait_for_count(stack.catalog_db, "SELECT count(*) FROM catalog_catalogproduct WHERE sku LIKE 'warm-%'",
                        warm, stall_timeout=opts.stall_timeout, what="steady: warm-up applied", logs=[relay, worker])
     profiler = pipeline_profiler(opts, "steady", relay, worker)
     try:
         with RssSampler({"worker": worker.pid, "relay": relay.pid}) as sampler:
             produced = run_producer(res, stack, "producer", ["steady", "--rate", str(opts.steady_rate), "--seconds",
-                                                             str(opts.steady_seconds), "--prefix", "steady"],
+                                                             str(opts.steady_seconds), "--clients",
+                                                             str(opts.steady_clients), "--prefix", "steady"],
                                     timeout=opts.steady_seconds * 3 + 60, profiler=profiler, sampler=sampler)
             # A pipeline slower than the offered rate builds a backlog; past this limit the
             # changes not applied yet count as infinitely late (so p99 reads "> limit").
@@ -291,6 +294,7 @@ def steady(res: Resources, opts: Options) -> dict:
     result = {
         "scenario": "steady", "count": total, "rate": opts.steady_rate, "seconds": opts.steady_seconds,
         "achieved_rate": round(produced["achieved_rate"], 1),
+        "clients": opts.steady_clients,
         "producer_lag_p99_ms": round(produced["lag_p99_ms"], 2),
         "producer_lag_max_ms": round(produced["lag_max_ms"], 2),
         "complete": complete,
@@ -301,7 +305,8 @@ def steady(res: Resources, opts: Options) -> dict:
         "p99_ms": finite_or_none(percentile(latencies, 99)),
         "max_ms": finite_or_none(max(latencies)),
         "mean_ms": finite_or_none(sum(latencies) / len(latencies)),
-        # occurred_at -> published_at (set right after the broker's confirm, before the relay commits).
+        # occurred_at -> published_at (when the relay claimed the event; its round commits only
+        # after the broker confirmed the message).
         "relay_leg_p50_ms": round(percentile(relay_leg, 50), 2),
         "relay_leg_p99_ms": round(percentile(relay_leg, 99), 2),
         "messages": messages,

@@ -93,89 +93,95 @@ def validate_envelope(payload: Any) -> list[ProductEvent]:
 
 
 def _parse_event(index: int, raw: Any) -> ProductEvent:
-    where = f"events[{index}]"
+    # Field names are passed as (index, name) and turned into "events[3].data.price" only
+    # when a check fails: a batch of 500 valid events builds no message string at all.
     if not isinstance(raw, dict):
-        raise InvalidPayload(f"{where} must be an object")
+        raise InvalidPayload(f"events[{index}] must be an object")
     data = raw.get("data")
     if not isinstance(data, dict):
-        raise InvalidPayload(f"{where}.data must be an object")
+        raise InvalidPayload(f"events[{index}].data must be an object")
     op = raw.get("op")
     if op not in OPS:
-        raise InvalidPayload(f"{where}.op must be one of {OPS}, not {op!r}")
+        raise InvalidPayload(f"events[{index}].op must be one of {OPS}, not {op!r}")
     return ProductEvent(
-        event_id=_uuid(raw.get("event_id"), f"{where}.event_id"),
-        product_id=_positive_int(raw.get("product_id"), f"{where}.product_id"),
-        version=_positive_int(raw.get("version"), f"{where}.version"),
+        event_id=_uuid(raw.get("event_id"), index, "event_id"),
+        product_id=_positive_int(raw.get("product_id"), index, "product_id"),
+        version=_positive_int(raw.get("version"), index, "version"),
         op=op,
-        occurred_at=_aware_datetime(raw.get("occurred_at"), f"{where}.occurred_at"),
-        sku=_text(data.get("sku"), f"{where}.data.sku", SKU_MAX, required=True),
-        title=_text(data.get("title"), f"{where}.data.title", TITLE_MAX, required=True),
-        description=_text(data.get("description", ""), f"{where}.data.description", DESCRIPTION_MAX),
-        price=_price(data.get("price"), f"{where}.data.price"),
-        image_url=_text(data.get("image_url", ""), f"{where}.data.image_url", IMAGE_URL_MAX),
-        is_active=_bool(data.get("is_active"), f"{where}.data.is_active"),
+        occurred_at=_aware_datetime(raw.get("occurred_at"), index, "occurred_at"),
+        sku=_text(data.get("sku"), index, "data.sku", SKU_MAX, required=True),
+        title=_text(data.get("title"), index, "data.title", TITLE_MAX, required=True),
+        description=_text(data.get("description", ""), index, "data.description", DESCRIPTION_MAX),
+        price=_price(data.get("price"), index, "data.price"),
+        image_url=_text(data.get("image_url", ""), index, "data.image_url", IMAGE_URL_MAX),
+        is_active=_bool(data.get("is_active"), index, "data.is_active"),
     )
 
 
-def _uuid(value: Any, where: str) -> str:
+def _invalid(index: int, field: str, problem: str) -> InvalidPayload:
+    return InvalidPayload(f"events[{index}].{field} {problem}")
+
+
+def _uuid(value: Any, index: int, field: str) -> str:
     try:
         return str(uuid.UUID(value))
     except (TypeError, ValueError, AttributeError):
-        raise InvalidPayload(f"{where} must be a UUID string, not {value!r}") from None
+        raise _invalid(index, field, f"must be a UUID string, not {value!r}") from None
 
 
-def _positive_int(value: Any, where: str) -> int:
+def _positive_int(value: Any, index: int, field: str) -> int:
     # bool is an int in Python; a JSON true is not a product id.
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
-        raise InvalidPayload(f"{where} must be a positive 64-bit integer, not {value!r}")
+    if type(value) is not int or not 1 <= value <= 2**63 - 1:
+        raise _invalid(index, field, f"must be a positive 64-bit integer, not {value!r}")
     return value
 
 
-def _aware_datetime(value: Any, where: str) -> datetime:
+def _aware_datetime(value: Any, index: int, field: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise InvalidPayload(f"{where} must be an ISO 8601 timestamp, not {value!r}") from None
+        raise _invalid(index, field, f"must be an ISO 8601 timestamp, not {value!r}") from None
     if parsed.tzinfo is None:
-        raise InvalidPayload(f"{where} must carry a time zone")
+        raise _invalid(index, field, "must carry a time zone")
     return parsed
 
 
-def _text(value: Any, where: str, max_length: int, *, required: bool = False) -> str:
-    if not isinstance(value, str):
-        raise InvalidPayload(f"{where} must be a string, not {type(value).__name__}")
+def _text(value: Any, index: int, field: str, max_length: int, *, required: bool = False) -> str:
+    if type(value) is not str:
+        raise _invalid(index, field, f"must be a string, not {type(value).__name__}")
     if required and not value.strip():
-        raise InvalidPayload(f"{where} must not be blank")
+        raise _invalid(index, field, "must not be blank")
     if len(value) > max_length:
-        raise InvalidPayload(f"{where} is longer than {max_length} characters")
+        raise _invalid(index, field, f"is longer than {max_length} characters")
     if "\x00" in value:
-        raise InvalidPayload(f"{where} contains a NUL character")
+        raise _invalid(index, field, "contains a NUL character")
     return value
 
 
-def _bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidPayload(f"{where} must be true or false, not {value!r}")
+def _bool(value: Any, index: int, field: str) -> bool:
+    if type(value) is not bool:
+        raise _invalid(index, field, f"must be true or false, not {value!r}")
     return value
 
 
-def _price(value: Any, where: str) -> Decimal:
+def _price(value: Any, index: int, field: str) -> Decimal:
     # A string only: a JSON float has already lost the exact cents.
-    if not isinstance(value, str):
-        raise InvalidPayload(f"{where} must be a decimal string such as \"12.50\", not {value!r}")
+    if type(value) is not str:
+        raise _invalid(index, field, f"must be a decimal string such as \"12.50\", not {value!r}")
     try:
         price = Decimal(value)
     except InvalidOperation:
-        raise InvalidPayload(f"{where} is not a decimal number: {value!r}") from None
+        raise _invalid(index, field, f"is not a decimal number: {value!r}") from None
     if not price.is_finite() or price < 0:
-        raise InvalidPayload(f"{where} must be a finite number >= 0, not {value!r}")
+        raise _invalid(index, field, f"must be a finite number >= 0, not {value!r}")
     _sign, digits, exponent = price.as_tuple()
     places = -exponent if exponent < 0 else 0
     # Digits before the point, counting a positive exponent: "1E+10" has 11, not 1.
     whole_digits = len(digits) + exponent if price else 0
     if places > PRICE_DECIMAL_PLACES or whole_digits > PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES:
-        raise InvalidPayload(
-            f"{where} must have at most {PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits "
-            f"before and {PRICE_DECIMAL_PLACES} after the point, not {value!r}"
+        raise _invalid(
+            index, field,
+            f"must have at most {PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits "
+            f"before and {PRICE_DECIMAL_PLACES} after the point, not {value!r}",
         )
     return price

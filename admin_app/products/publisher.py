@@ -18,6 +18,44 @@ class PublishError(Exception):
     """The broker did not confirm the message in time (down, blocked, gone, or it nacked)."""
 
 
+class SentEvents:
+    """Celery's "task-sent" event (Flower's SENT state), on a connection without confirms.
+
+    Celery publishes it on the task's own producer, i.e. with a confirm: a second
+    broker round trip in every relay round, for monitoring data. Here it goes out on a
+    connection of its own, unconfirmed, best effort: an event that cannot be written
+    is dropped (and the connection with it), never the reason to publish a change again.
+    """
+
+    def __init__(self, app: Celery, *, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self._dispatcher = app.events.Dispatcher(app=app, enabled=False)  # only its publish() is used
+        self._connection = None
+        self._producer = None
+
+    def publish(self, type, fields, producer, **kwargs) -> None:  # Celery's signature
+        try:
+            if self._producer is None:
+                connection = self.app.connection_for_write(
+                    connect_timeout=self.timeout,
+                    transport_options={"confirm_publish": False, "read_timeout": self.timeout,
+                                       "write_timeout": self.timeout},
+                )
+                self._connection = connection
+                connection.ensure_connection(max_retries=1, timeout=self.timeout)
+                self._producer = self.app.amqp.Producer(connection, auto_declare=False)
+            self._dispatcher.publish(type, fields, self._producer)
+        except Exception as exc:  # noqa: BLE001 - best effort: any failure drops the event only
+            logger.debug("task-sent event dropped: %s", exc)
+            self.close(graceful=False)
+
+    def close(self, *, graceful: bool = True) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            _close(connection, graceful=graceful)
+
+
 class Publisher:
     """Sends ``catalog.sync_products`` by name with the admin's Celery app.
 
@@ -31,6 +69,7 @@ class Publisher:
         self.timeout = timeout
         self._connection = None
         self._producer = None
+        self._sent_events = SentEvents(app, timeout=timeout)
 
     def _ensure_producer(self):
         if self._producer is None:
@@ -85,21 +124,28 @@ class Publisher:
             retry=False,
             timeout=self.timeout,
             confirm_timeout=self.timeout,
+            event_dispatcher=self._sent_events,
         )
         return result.id
 
     def close(self, *, graceful: bool = True) -> None:
         connection, self._connection, self._producer = self._connection, None, None
         if connection is not None:
-            try:
-                # After a failure, drop the socket without the AMQP close handshake: a broker
-                # blocked by a memory alarm never answers it, which cost another timeout.
-                if graceful:
-                    connection.release()
-                else:
-                    connection.collect()
-            except Exception:
-                logger.debug("error while closing broker connection", exc_info=True)
+            _close(connection, graceful=graceful)
+        if graceful:
+            self._sent_events.close()
+
+
+def _close(connection, *, graceful: bool) -> None:
+    try:
+        # After a failure, drop the socket without the AMQP close handshake: a broker
+        # blocked by a memory alarm never answers it, which cost another timeout.
+        if graceful:
+            connection.release()
+        else:
+            connection.collect()
+    except Exception:
+        logger.debug("error while closing broker connection", exc_info=True)
 
 
 def _describe(exc: BaseException) -> str:

@@ -34,14 +34,73 @@ def product_snapshot(product: Product) -> dict[str, Any]:
     }
 
 
-def _record(product: Product, op: str) -> OutboxEvent:
-    return OutboxEvent.objects.create(
-        product_id=product.pk,
-        version=product.version,
-        op=op,
-        data=product_snapshot(product),
-        occurred_at=timezone.now(),
+_PRODUCT_TABLE = Product._meta.db_table
+_OUTBOX_TABLE = OutboxEvent._meta.db_table
+_RETURNING_PRODUCT = "RETURNING id, sku, title, description, price, image_url, is_active, version"
+
+
+def _event_from_written(*, op: str, version: str = "version") -> str:
+    """The outbox INSERT for each row of the ``written`` CTE (the product as just written).
+
+    The change and its event are one statement: one round trip, and no way to write one
+    without the other. The event's data is built in SQL in the shape of
+    product_snapshot() (price as numeric(12,2)::text: always two decimals); the tests
+    check that the two agree.
+    """
+    return f"""
+    INSERT INTO {_OUTBOX_TABLE} (event_id, product_id, version, op, data, occurred_at, attempts, last_error)
+    SELECT gen_random_uuid(), id, {version}, '{op}',
+           jsonb_build_object('sku', sku, 'title', title, 'description', description, 'price', price::text,
+                              'image_url', image_url, 'is_active', is_active),
+           %(now)s, 0, ''
+      FROM written
+    """  # noqa: S608 - identifiers and op are module constants
+
+
+_CREATE_SQL = f"""
+    WITH written AS (
+        INSERT INTO {_PRODUCT_TABLE} (sku, title, description, price, image_url, is_active, version, created_at,
+                                      updated_at)
+        VALUES (%(sku)s, %(title)s, %(description)s, %(price)s, %(image_url)s, %(is_active)s, %(version)s,
+                %(now)s, %(now)s)
+        {_RETURNING_PRODUCT}
     )
+    {_event_from_written(op="upsert")}
+    RETURNING product_id
+"""  # noqa: S608 - identifiers are module constants; values are bound parameters
+_UPDATE_SQL = f"""
+    WITH written AS (
+        UPDATE {_PRODUCT_TABLE}
+           SET sku = %(sku)s, title = %(title)s, description = %(description)s, price = %(price)s,
+               image_url = %(image_url)s, is_active = %(is_active)s, version = %(version)s, updated_at = %(now)s
+         WHERE id = %(id)s
+        {_RETURNING_PRODUCT}
+    )
+    {_event_from_written(op="upsert")}
+    RETURNING product_id
+"""  # noqa: S608
+# The delete event carries the version one up (the catalog keeps it as a tombstone).
+_DELETE_SQL = f"""
+    WITH written AS (DELETE FROM {_PRODUCT_TABLE} WHERE id = %(id)s {_RETURNING_PRODUCT})
+    {_event_from_written(op="delete", version="version + 1")}
+    RETURNING product_id
+"""  # noqa: S608
+
+
+def _write(sql: str, product: Product) -> None:
+    """Run one of the statements above for ``product`` (its fields as they are now)."""
+    now = timezone.now()
+    params = {name: getattr(product, name) for name in PRODUCT_FIELDS}
+    params.update(id=product.pk, version=product.version, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (product_id,) = cursor.fetchone()
+    product.pk = product_id
+    product.updated_at = now
+    if product._state.adding:
+        product.created_at = now
+        product._state.adding = False
+        product._state.db = connection.alias
 
 
 def _check_fields(data: dict[str, Any]) -> None:
@@ -79,8 +138,7 @@ def product_create(*, data: dict[str, Any]) -> Product:
     _check_fields(data)
     product = Product(**data, version=1)
     _validate(product)
-    product.save(force_insert=True)
-    _record(product, OutboxEvent.Op.UPSERT)
+    _write(_CREATE_SQL, product)
     return product
 
 
@@ -94,8 +152,7 @@ def product_update(*, product_id: int, data: dict[str, Any]) -> Product:
         setattr(product, field, value)
     product.version += 1
     _validate(product)
-    product.save(force_update=True)
-    _record(product, OutboxEvent.Op.UPSERT)
+    _write(_UPDATE_SQL, product)
     return product
 
 
@@ -103,9 +160,7 @@ def product_update(*, product_id: int, data: dict[str, Any]) -> Product:
 def product_delete(*, product_id: int) -> None:
     """Delete the product; the catalog keeps a tombstone at the new version."""
     product = Product.objects.select_for_update().get(pk=product_id)
-    product.version += 1
-    _record(product, OutboxEvent.Op.DELETE)
-    product.delete()
+    _write(_DELETE_SQL, product)
 
 
 @transaction.atomic
@@ -124,14 +179,10 @@ class ImportResult:
     updated: int
 
 
-_PRODUCT_TABLE = Product._meta.db_table
-_OUTBOX_TABLE = OutboxEvent._meta.db_table
 _IMPORT_DEFAULTS = {"description": "", "image_url": "", "is_active": True}
 # One statement for the whole batch: upsert the products by sku (version 1 when
 # new, version + 1 when known) and write one outbox event per written row from
-# what the upsert returned. The batch travels as one json parameter. The event's
-# data is built here in SQL, in the same shape as product_snapshot() (price as
-# numeric(12,2)::text, i.e. always two decimals); test_import checks they agree.
+# what the upsert returned. The batch travels as one json parameter.
 _IMPORT_SQL = f"""
     WITH batch AS (
         SELECT * FROM json_to_recordset(%(rows)s::json) AS b(
@@ -146,12 +197,7 @@ _IMPORT_SQL = f"""
                version = p.version + 1, updated_at = EXCLUDED.updated_at
         RETURNING p.id, p.sku, p.title, p.description, p.price, p.image_url, p.is_active, p.version
     )
-    INSERT INTO {_OUTBOX_TABLE} (event_id, product_id, version, op, data, occurred_at, attempts, last_error)
-    SELECT gen_random_uuid(), id, version, 'upsert',
-           jsonb_build_object('sku', sku, 'title', title, 'description', description, 'price', price::text,
-                              'image_url', image_url, 'is_active', is_active),
-           %(now)s, 0, ''
-      FROM written
+    {_event_from_written(op="upsert")}
     RETURNING version
 """  # noqa: S608 - identifiers are module constants; the rows are one bound parameter
 
@@ -247,6 +293,5 @@ def product_bump_version(*, product_id: int, above: int) -> Product:
     """
     product = Product.objects.select_for_update().get(pk=product_id)
     product.version = max(product.version, above) + 1
-    product.save(force_update=True)
-    _record(product, OutboxEvent.Op.UPSERT)
+    _write(_UPDATE_SQL, product)
     return product

@@ -395,3 +395,79 @@ def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publish
     assert not thread.is_alive()
     sent = [e["product_id"] for env in envelopes(take_messages(broker, 2)) for e in env["events"]]
     assert sent == [first.pk, second.pk]
+
+
+# --- the task-sent event, and what a round's commit waits for -----------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_the_task_sent_event_goes_out_unconfirmed_and_names_the_task(broker, publisher, config) -> None:
+    conn, channel = _channel(broker)
+    try:
+        channel.exchange_declare("celeryev", exchange_type="topic", durable=True)
+        watch = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(watch, "celeryev", routing_key="task.sent")
+        make_product()
+
+        relay_round(publisher, config)
+
+        take_messages(broker, 1)
+        seen: list[dict] = []
+
+        def got_event() -> bool:
+            method, _, raw = channel.basic_get(watch, auto_ack=True)
+            if method is not None:
+                seen.append(json.loads(raw))
+            return bool(seen)
+
+        wait_until(got_event, timeout=10, what="a task-sent event")
+    finally:
+        conn.close()
+    assert seen[0]["type"] == "task-sent"
+    assert seen[0]["name"] == TASK_SYNC_PRODUCTS
+    assert seen[0]["queue"] == SYNC_QUEUE
+    # Its own connection, without confirms; the task's connection keeps them.
+    assert publisher._sent_events._connection.connection.confirm_publish is False
+    assert publisher._connection.connection.confirm_publish is True
+
+
+@pytest.mark.timeout(60)
+def test_a_broken_event_connection_costs_the_event_only(broker, publisher, config) -> None:
+    make_product()
+    relay_round(publisher, config)
+    take_messages(broker, 1)
+    # The event connection dies; the next round still publishes and marks its change.
+    publisher._sent_events._connection.collect()
+    second = make_product()
+
+    result = relay_round(publisher, config)
+
+    assert (result.published, result.failed) == (1, 0)
+    assert sent_event_ids(take_messages(broker, 1)) == [str(OutboxEvent.objects.get(product_id=second.pk).event_id)]
+    assert pending_ids() == []
+
+
+def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, config) -> None:
+    # A statement trigger on the outbox reports the setting the round's marking runs under.
+    make_product()
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE relay_commit_probe (setting text)")
+        cursor.execute(
+            "CREATE FUNCTION relay_commit_probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " INSERT INTO relay_commit_probe VALUES (current_setting('synchronous_commit')); RETURN NULL; END $$"
+        )
+        cursor.execute("CREATE TRIGGER relay_commit_probe AFTER UPDATE ON products_outboxevent"
+                       " FOR EACH STATEMENT EXECUTE FUNCTION relay_commit_probe()")
+    try:
+        assert relay_round(publisher, config).published == 1
+        take_messages(broker, 1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setting FROM relay_commit_probe")
+            assert [row[0] for row in cursor.fetchall()] == ["off"]
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"  # only that transaction: the session keeps the default
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER relay_commit_probe ON products_outboxevent")
+            cursor.execute("DROP FUNCTION relay_commit_probe()")
+            cursor.execute("DROP TABLE relay_commit_probe")
