@@ -21,7 +21,7 @@ import pika
 import pika.exceptions
 import psycopg2
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from admin_project.celery_app import app as admin_celery_app
@@ -471,3 +471,38 @@ def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, co
             cursor.execute("DROP TRIGGER relay_commit_probe ON products_outboxevent")
             cursor.execute("DROP FUNCTION relay_commit_probe()")
             cursor.execute("DROP TABLE relay_commit_probe")
+
+
+def _plan_nodes(node: dict) -> Iterator[dict]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_a_claim_reads_only_the_rows_it_takes_whatever_the_statistics() -> None:
+    # Statistics of an empty outbox, then a 20,000-event backlog (a bulk import before
+    # autovacuum's next ANALYZE): the claim of 500 must still read 500 pending rows.
+    from products.relay import CLAIM_SQL
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE products_outboxevent")
+        cursor.execute(
+            "INSERT INTO products_outboxevent (event_id, product_id, version, op, data, occurred_at, attempts,"
+            " last_error) SELECT gen_random_uuid(), g, 1, 'upsert', '{}'::jsonb, now(), 0, ''"
+            " FROM generate_series(1, 20000) AS g"
+        )
+    *session_settings, claim = [part for part in CLAIM_SQL.split(";") if part.strip()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in session_settings:
+            cursor.execute(statement)
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + claim, [500])
+        [root] = cursor.fetchone()[0]
+        transaction.set_rollback(True)  # EXPLAIN ANALYZE ran the update: keep nothing of it
+
+    nodes = list(_plan_nodes(root["Plan"]))
+    assert root["Plan"]["Actual Rows"] == 500
+    # No step of the plan touched more rows than the claim takes, and nothing is sorted:
+    # the oldest 500 come straight off the pending index, in order.
+    assert {n["Node Type"]: n["Actual Rows"] for n in nodes if n["Actual Rows"] > 500} == {}
+    assert [n["Node Type"] for n in nodes if n["Node Type"] in ("Sort", "Seq Scan")] == []
+    assert [n["Actual Rows"] for n in nodes if n.get("Index Name") == "outbox_pending"] == [500]
