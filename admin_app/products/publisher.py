@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,40 +19,74 @@ class PublishError(Exception):
     """The broker did not confirm the message in time (down, blocked, gone, or it nacked)."""
 
 
-class SentEvents:
-    """Celery's "task-sent" event (Flower's SENT state), on a connection without confirms.
+# Sent events are buffered and go out together, as one "task.multi" message, at most
+# this often: one broker message per interval instead of one per relay round.
+SENT_EVENTS_INTERVAL = 0.1
 
-    Celery publishes it on the task's own producer, i.e. with a confirm: a second
-    broker round trip in every relay round, for monitoring data. Here it goes out on a
-    connection of its own, unconfirmed, best effort: an event that cannot be written
-    is dropped (and the connection with it), never the reason to publish a change again.
+
+class SentEvents:
+    """Celery's "task-sent" events (Flower's SENT state): batched, unconfirmed, best effort.
+
+    Celery publishes the event on the task's own producer, i.e. with a confirm: a
+    second broker round trip in every relay round, for monitoring data. Here the
+    events are buffered and published together at most every SENT_EVENTS_INTERVAL, on
+    a connection of their own without confirms. Events that cannot be written are
+    dropped (and the connection with them), never the reason to publish a change again.
     """
 
-    def __init__(self, app: Celery, *, timeout: float) -> None:
+    def __init__(self, app: Celery, *, timeout: float, interval: float = SENT_EVENTS_INTERVAL) -> None:
         self.app = app
         self.timeout = timeout
-        self._dispatcher = app.events.Dispatcher(app=app, enabled=False)  # only its publish() is used
+        self.interval = interval
+        self._buffer: list[tuple[str, dict]] = []
+        self._first_buffered_at: float | None = None
         self._connection = None
-        self._producer = None
+        self._dispatcher = None
 
-    def publish(self, type, fields, producer, **kwargs) -> None:  # Celery's signature
+    def publish(self, type, fields, producer, **kwargs) -> None:  # Celery's signature; producer unused
+        self._buffer.append((type, dict(fields)))
+        if self._first_buffered_at is None:
+            self._first_buffered_at = time.monotonic()
+        if self.due_in() == 0:
+            self.flush()
+
+    def due_in(self) -> float | None:
+        """Seconds until the buffered events are due to go out (None: nothing buffered)."""
+        if self._first_buffered_at is None:
+            return None
+        return max(0.0, self._first_buffered_at + self.interval - time.monotonic())
+
+    def flush(self) -> None:
+        buffered, self._buffer, self._first_buffered_at = self._buffer, [], None
+        if not buffered:
+            return
         try:
-            if self._producer is None:
-                connection = self.app.connection_for_write(
-                    connect_timeout=self.timeout,
-                    transport_options={"confirm_publish": False, "read_timeout": self.timeout,
-                                       "write_timeout": self.timeout},
-                )
-                self._connection = connection
-                connection.ensure_connection(max_retries=1, timeout=self.timeout)
-                self._producer = self.app.amqp.Producer(connection, auto_declare=False)
-            self._dispatcher.publish(type, fields, self._producer)
-        except Exception as exc:  # noqa: BLE001 - best effort: any failure drops the event only
-            logger.debug("task-sent event dropped: %s", exc)
+            dispatcher = self._ensure_dispatcher()
+            for type, fields in buffered:
+                dispatcher.send(type, **fields)  # buffered by the dispatcher (group "task")
+            dispatcher.flush()  # ... and published as one message
+        except Exception as exc:  # noqa: BLE001 - best effort: any failure drops the events only
+            logger.debug("%d task-sent events dropped: %s", len(buffered), exc)
             self.close(graceful=False)
 
+    def _ensure_dispatcher(self):
+        if self._dispatcher is None:
+            connection = self.app.connection_for_write(
+                connect_timeout=self.timeout,
+                transport_options={"confirm_publish": False, "read_timeout": self.timeout,
+                                   "write_timeout": self.timeout},
+            )
+            self._connection = connection
+            connection.ensure_connection(max_retries=1, timeout=self.timeout)
+            self._dispatcher = self.app.events.Dispatcher(
+                connection, enabled=True, buffer_group=["task"], buffer_limit=10_000, buffer_while_offline=False,
+            )
+        return self._dispatcher
+
     def close(self, *, graceful: bool = True) -> None:
-        connection, self._connection, self._producer = self._connection, None, None
+        if graceful:
+            self.flush()
+        connection, self._connection, self._dispatcher = self._connection, None, None
         if connection is not None:
             _close(connection, graceful=graceful)
 
@@ -127,6 +162,13 @@ class Publisher:
             event_dispatcher=self._sent_events,
         )
         return result.id
+
+    def events_due_in(self) -> float | None:
+        """Seconds until buffered task-sent events are due to go out (None: none buffered)."""
+        return self._sent_events.due_in()
+
+    def flush_events(self) -> None:
+        self._sent_events.flush()
 
     def close(self, *, graceful: bool = True) -> None:
         connection, self._connection, self._producer = self._connection, None, None

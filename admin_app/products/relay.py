@@ -277,9 +277,14 @@ class Relay:
             self._listener = listener
 
     def _wait(self, timeout: float) -> None:
-        """Sleep until a NOTIFY, a stop request, or the timeout."""
+        """Sleep until a NOTIFY, a stop request, or the timeout (sending task-sent events when due)."""
         if self._stopping:
             return
+        due = self.publisher.events_due_in()
+        if due == 0:
+            self.publisher.flush_events()
+        elif due is not None:
+            timeout = min(timeout, due)
         watched = [self._wake_r]
         if self._listener is not None and not self._listener.closed:
             watched.append(self._listener)

@@ -401,50 +401,59 @@ def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publish
 
 
 @pytest.mark.timeout(60)
-def test_the_task_sent_event_goes_out_unconfirmed_and_names_the_task(broker, publisher, config) -> None:
+def test_task_sent_events_go_out_together_unconfirmed_and_name_their_tasks(broker, publisher, config) -> None:
     conn, channel = _channel(broker)
     try:
         channel.exchange_declare("celeryev", exchange_type="topic", durable=True)
         watch = channel.queue_declare("", exclusive=True).method.queue
-        channel.queue_bind(watch, "celeryev", routing_key="task.sent")
-        make_product()
+        channel.queue_bind(watch, "celeryev", routing_key="task.#")
+        for _ in range(3):  # three rounds, one message each, well within one interval
+            make_product()
+            relay_round(publisher, config)
+        take_messages(broker, 3)
+        assert publisher.events_due_in() is not None  # buffered, not sent yet
 
-        relay_round(publisher, config)
+        publisher.flush_events()
 
-        take_messages(broker, 1)
-        seen: list[dict] = []
+        bodies: list = []
 
-        def got_event() -> bool:
+        def got_events() -> bool:
             method, _, raw = channel.basic_get(watch, auto_ack=True)
             if method is not None:
-                seen.append(json.loads(raw))
-            return bool(seen)
+                bodies.append((method.routing_key, json.loads(raw)))
+            return bool(bodies)
 
-        wait_until(got_event, timeout=10, what="a task-sent event")
+        wait_until(got_events, timeout=10, what="task-sent events")
     finally:
         conn.close()
-    assert seen[0]["type"] == "task-sent"
-    assert seen[0]["name"] == TASK_SYNC_PRODUCTS
-    assert seen[0]["queue"] == SYNC_QUEUE
-    # Its own connection, without confirms; the task's connection keeps them.
+    [(routing_key, events)] = bodies  # one message for the three
+    assert routing_key == "task.multi"
+    assert [e["type"] for e in events] == ["task-sent"] * 3
+    assert {e["name"] for e in events} == {TASK_SYNC_PRODUCTS}
+    assert {e["queue"] for e in events} == {SYNC_QUEUE}
+    assert publisher.events_due_in() is None
+    # Their own connection, without confirms; the tasks' connection keeps them.
     assert publisher._sent_events._connection.connection.confirm_publish is False
     assert publisher._connection.connection.confirm_publish is True
 
 
 @pytest.mark.timeout(60)
-def test_a_broken_event_connection_costs_the_event_only(broker, publisher, config) -> None:
+def test_a_broken_event_connection_costs_the_events_only(broker, publisher, config) -> None:
     make_product()
     relay_round(publisher, config)
+    publisher.flush_events()
     take_messages(broker, 1)
     # The event connection dies; the next round still publishes and marks its change.
     publisher._sent_events._connection.collect()
     second = make_product()
 
     result = relay_round(publisher, config)
+    publisher.flush_events()
 
     assert (result.published, result.failed) == (1, 0)
     assert sent_event_ids(take_messages(broker, 1)) == [str(OutboxEvent.objects.get(product_id=second.pk).event_id)]
     assert pending_ids() == []
+    assert publisher.events_due_in() is None
 
 
 def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, config) -> None:

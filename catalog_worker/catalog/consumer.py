@@ -2,6 +2,7 @@
 
 import functools
 import logging
+import time
 
 from celery.worker.consumer import Consumer
 from celery.worker.consumer.delayed_delivery import DelayedDelivery
@@ -11,6 +12,13 @@ from catalog.dead_letters import record_undecodable
 from sync_contract.topology import declare_topology
 
 logger = logging.getLogger(__name__)
+
+# Task events (received, started, succeeded) are buffered by Celery and, by default,
+# flushed on the loop's next pass: nearly one broker message and one socket write per
+# event, the largest part of the worker's main process under steady load (43% of its
+# CPU). Flushed at most this often instead, they travel together as one "task.multi"
+# message; Flower sees a task's state at most this much later.
+EVENT_FLUSH_INTERVAL = 0.1
 
 
 class DelayedDeliveryOnLiveNode(DelayedDelivery):
@@ -62,6 +70,23 @@ class SyncConsumer(Consumer):
         ]
 
     _wake_tick = None
+    _event_flush_due: float | None = None
+
+    def on_send_event_buffered(self):
+        # Celery's Events step hands this to the dispatcher: called for each buffered event.
+        if not self.hub:
+            return
+        now = time.monotonic()
+        # A flush scheduled long ago and never run (its timer was dropped with a lost
+        # connection) must not stop the next one from being scheduled.
+        if self._event_flush_due is not None and now < self._event_flush_due + 5 * EVENT_FLUSH_INTERVAL:
+            return
+        self._event_flush_due = now + EVENT_FLUSH_INTERVAL
+        self.hub.call_later(EVENT_FLUSH_INTERVAL, self._flush_buffered_events)
+
+    def _flush_buffered_events(self):
+        self._event_flush_due = None
+        self._flush_events()
 
     def connection_for_write(self, url=None, heartbeat=None):
         # Celery's consumer opens this connection for its event dispatcher only

@@ -77,3 +77,32 @@ def test_register_with_event_loop_adds_one_wake_up_however_often_it_is_called() 
         assert len(hub.on_tick) == 1
     finally:
         hub.close()
+
+
+def test_buffered_task_events_are_flushed_together_once_per_interval() -> None:
+    from catalog.consumer import EVENT_FLUSH_INTERVAL
+
+    hub = Hub()
+    idle_reader, idle_writer = socket.socketpair()
+    hub.add_reader(idle_reader, lambda: None)
+    flushes: list[float] = []
+    consumer = SyncConsumer.__new__(SyncConsumer)  # only the hooks under test, not a whole worker
+    consumer.hub = hub
+    consumer._flush_events = lambda: flushes.append(time.monotonic())
+    loop = hub.create_loop()
+    started = time.monotonic()
+    try:
+        for _ in range(50):  # fifty events in a burst: one flush, one interval later
+            consumer.on_send_event_buffered()
+        while not flushes and time.monotonic() - started < 5:
+            next(loop)
+        consumer.on_send_event_buffered()  # the next event schedules the next flush
+        while len(flushes) < 2 and time.monotonic() - started < 5:
+            next(loop)
+    finally:
+        hub.close()
+        idle_reader.close()
+        idle_writer.close()
+    assert len(flushes) == 2
+    assert EVENT_FLUSH_INTERVAL * 0.9 <= flushes[0] - started < EVENT_FLUSH_INTERVAL + 0.5
+    assert flushes[1] - flushes[0] >= EVENT_FLUSH_INTERVAL * 0.9
