@@ -62,8 +62,8 @@ class SentEvents:
             return
         try:
             dispatcher = self._ensure_dispatcher()
-            for type, fields in buffered:
-                dispatcher.send(type, **fields)  # buffered by the dispatcher (group "task")
+            for kind, fields in buffered:
+                dispatcher.send(kind, **fields)  # buffered by the dispatcher (group "task")
             dispatcher.flush()  # ... and published as one message
         except Exception as exc:  # noqa: BLE001 - best effort: any failure drops the events only
             logger.debug("%d task-sent events dropped: %s", len(buffered), exc)
