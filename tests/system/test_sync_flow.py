@@ -6,16 +6,10 @@ import pytest
 import requests
 
 from tests.system.harness import wait_until
+from tests.system.ops_helpers import wait_http
 from tests.system.snippets import edit_products
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
-
-
-def wait_http(url: str, status: int = 200, auth=None, timeout: float = 90) -> None:
-    wait_until(
-        lambda: requests.get(url, auth=auth, timeout=3).status_code == status,
-        timeout=timeout, interval=0.2, what=f"{url} answers {status}",
-    )
 
 
 def test_relay_and_worker_make_the_catalog_equal_the_admin(make_stack):
