@@ -88,6 +88,15 @@ class SyncConsumer(Consumer):
         self._event_flush_due = None
         self._flush_events()
 
+    def shutdown(self):
+        # Celery closes the event dispatcher without flushing it: send what the last
+        # interval buffered (the final states of the last tasks) while it can.
+        try:
+            self._flush_events()
+        except Exception:  # monitoring data: the shutdown goes on regardless
+            logger.debug("could not flush task events at shutdown", exc_info=True)
+        super().shutdown()
+
     def connection_for_write(self, url=None, heartbeat=None):
         # Celery's consumer opens this connection for its event dispatcher only
         # (celery.worker.consumer.events). Task events are what Flower shows, not the

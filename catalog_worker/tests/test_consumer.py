@@ -106,3 +106,16 @@ def test_buffered_task_events_are_flushed_together_once_per_interval() -> None:
     assert len(flushes) == 2
     assert EVENT_FLUSH_INTERVAL * 0.9 <= flushes[0] - started < EVENT_FLUSH_INTERVAL + 0.5
     assert flushes[1] - flushes[0] >= EVENT_FLUSH_INTERVAL * 0.9
+
+
+def test_events_buffered_at_shutdown_are_flushed_before_the_dispatcher_closes() -> None:
+    calls: list[str] = []
+    consumer = SyncConsumer.__new__(SyncConsumer)  # only the hook under test, not a whole worker
+    consumer._flush_events = lambda: calls.append("flush")
+    consumer._pending_operations = []
+    consumer.hub = None
+    consumer.blueprint = type("Steps", (), {"shutdown": staticmethod(lambda parent: calls.append("close"))})()
+
+    SyncConsumer.shutdown(consumer)
+
+    assert calls == ["flush", "close"]
