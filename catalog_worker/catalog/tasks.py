@@ -9,7 +9,7 @@ from celery import shared_task
 from celery.exceptions import Reject
 from celery.signals import task_prerun
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
 from catalog.counters import counter_shard, log_batch
 from catalog.services import catalog_apply_events
@@ -55,11 +55,16 @@ def sync_products(self, envelope):
 
     try:
         # One statement, one commit per message: the catalog rows, the counters and (in
-        # a worker; an eager call stores nothing) the SUCCESS result.
-        result = catalog_apply_events(
-            events=events, counter_shard=counter_shard(),
-            task_result=None if self.request.is_eager else self.backend.success_row(self.request),
-        )
+        # a worker; an eager call stores nothing) the SUCCESS result. In an explicit
+        # transaction, not as a statement of its own: PostgreSQL finishes a statement
+        # whose client died and would commit it, whereas a transaction still waiting for
+        # its COMMIT is rolled back, so a worker killed mid-task leaves nothing behind
+        # (tests/system/test_guarantees.py::test_worker_killed_mid_batch_loses_nothing).
+        with transaction.atomic():
+            result = catalog_apply_events(
+                events=events, counter_shard=counter_shard(),
+                task_result=None if self.request.is_eager else self.backend.success_row(self.request),
+            )
     except TRANSIENT_DB_ERRORS as exc:
         # Celery's native delayed delivery routes by whole seconds and refuses a countdown
         # under 1 s (ValueError: the retry failed and the message was dead-lettered, found
