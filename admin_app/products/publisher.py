@@ -71,13 +71,8 @@ class SentEvents:
 
     def _ensure_dispatcher(self):
         if self._dispatcher is None:
-            connection = self.app.connection_for_write(
-                connect_timeout=self.timeout,
-                transport_options={"confirm_publish": False, "read_timeout": self.timeout,
-                                   "write_timeout": self.timeout},
-            )
+            connection = _connect(self.app, self.timeout, confirm_publish=False)
             self._connection = connection
-            connection.ensure_connection(max_retries=1, timeout=self.timeout)
             self._dispatcher = self.app.events.Dispatcher(
                 connection, enabled=True, buffer_group=["task"], buffer_limit=10_000, buffer_while_offline=False,
             )
@@ -108,17 +103,8 @@ class Publisher:
 
     def _ensure_producer(self):
         if self._producer is None:
-            # Socket read/write timeouts bound every wait on this connection, not only the
-            # task's own confirm: Celery publishes the "task-sent" event on the same producer
-            # with no timeout, and under a broker memory alarm its confirm never came (the
-            # relay hung until the alarm cleared; tests/reliability found it).
-            connection = self.app.connection_for_write(
-                connect_timeout=self.timeout,
-                transport_options={"read_timeout": self.timeout, "write_timeout": self.timeout},
-            )
+            connection = _connect(self.app, self.timeout)
             try:
-                # One attempt: the relay's own backoff decides when to try again.
-                connection.ensure_connection(max_retries=1, timeout=self.timeout)
                 declare_topology(connection.default_channel)
             except Exception:
                 connection.release()
@@ -176,6 +162,26 @@ class Publisher:
             _close(connection, graceful=graceful)
         if graceful:
             self._sent_events.close()
+
+
+def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True):
+    """A connected broker connection on which every wait is bounded by ``timeout``.
+
+    Socket read/write timeouts bound every wait, not only a confirm's: under a broker
+    memory alarm a publish without them hung until the alarm cleared (the relay did;
+    tests/reliability found it). One attempt: the relay's own backoff decides when to
+    try again.
+    """
+    transport_options = {"read_timeout": timeout, "write_timeout": timeout}
+    if not confirm_publish:
+        transport_options["confirm_publish"] = False
+    connection = app.connection_for_write(connect_timeout=timeout, transport_options=transport_options)
+    try:
+        connection.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception:
+        connection.release()
+        raise
+    return connection
 
 
 def _close(connection, *, graceful: bool) -> None:

@@ -8,21 +8,19 @@ catalog must end up holding. Nothing is counted by the load generator itself.
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
 from tests.reliability.pgcluster import ThrowawayPostgres
 from tests.system.harness import (
-    ARTIFACTS,
     PG_HOST,
     PG_PORT,
     Broker,
     Stack,
     create_database,
     drop_database,
+    fresh_log_dir,
     query,
     wait_until,
 )
@@ -157,11 +155,7 @@ def figures(stack: ReliabilityStack) -> Figures:
 
 def build_stack(name: str, broker: Broker, templates: tuple[str, str], *, admin_pg: ThrowawayPostgres | None = None,
                 catalog_pg: ThrowawayPostgres | None = None) -> ReliabilityStack:
-    suffix = uuid.uuid4().hex[:8]
-    log_dir = ARTIFACTS / "reliability" / f"{name}-{suffix}"
-    if log_dir.exists():
-        shutil.rmtree(log_dir)
-    log_dir.mkdir(parents=True)
+    suffix, log_dir = fresh_log_dir("reliability", name)
     stack = ReliabilityStack(
         name=suffix, broker=broker, admin_db=f"rel_admin_{suffix}", catalog_db=f"rel_catalog_{suffix}",
         vhost=f"reltest-{suffix}", log_dir=log_dir, admin_pg=admin_pg, catalog_pg=catalog_pg,

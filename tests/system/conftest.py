@@ -1,5 +1,4 @@
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -7,7 +6,6 @@ import uuid
 import pytest
 
 from tests.system.harness import (
-    ARTIFACTS,
     RABBIT_PORT,
     REPO,
     STAFF_PASSWORD,
@@ -17,6 +15,7 @@ from tests.system.harness import (
     ThrowawayBroker,
     create_database,
     drop_database,
+    fresh_log_dir,
     pg_url,
 )
 
@@ -77,11 +76,7 @@ def make_stack(request, db_templates, shared_broker):
 
     def make(broker: Broker | None = None) -> Stack:
         broker = broker or shared_broker
-        suffix = uuid.uuid4().hex[:8]
-        log_dir = ARTIFACTS / "system" / f"{test_name}-{suffix}"
-        if log_dir.exists():
-            shutil.rmtree(log_dir)
-        log_dir.mkdir(parents=True)
+        suffix, log_dir = fresh_log_dir("system", test_name)
         stack = Stack(
             name=suffix, broker=broker, admin_db=f"sys_admin_{suffix}", catalog_db=f"sys_catalog_{suffix}",
             vhost=f"systest-{suffix}", log_dir=log_dir,

@@ -55,6 +55,16 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float, interval: float 
         time.sleep(interval)
 
 
+def fresh_log_dir(kind: str, name: str) -> tuple[str, Path]:
+    """A new random suffix and an empty ``test-artifacts/<kind>/<name>-<suffix>/`` for a stack's logs."""
+    suffix = uuid.uuid4().hex[:8]
+    log_dir = ARTIFACTS / kind / f"{name}-{suffix}"
+    if log_dir.exists():
+        shutil.rmtree(log_dir)
+    log_dir.mkdir(parents=True)
+    return suffix, log_dir
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
