@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -207,8 +208,13 @@ def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
     full = {**_IMPORT_DEFAULTS, **row}
     cleaned, errors = {}, {}
     for name in PRODUCT_FIELDS:
+        value = full.get(name)
+        quick = _QUICK_CLEAN[name](value)
+        if quick is not _UNSURE:
+            cleaned[name] = quick
+            continue
         try:
-            cleaned[name] = _IMPORT_FIELDS[name].clean(full.get(name), None)
+            cleaned[name] = _IMPORT_FIELDS[name].clean(value, None)
         except ValidationError as exc:
             errors[name] = exc.messages
     if errors:
@@ -218,6 +224,52 @@ def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
 
 
 _IMPORT_FIELDS = {name: Product._meta.get_field(name) for name in PRODUCT_FIELDS}
+
+# The common, plainly valid value of each field, recognised without Django's field
+# machinery (which cost 11 µs of the producer's time per imported row, most of an
+# import's Python). Anything else, every invalid value included, is left to the
+# field's own clean(), so the cleaned values and every error message stay Django's;
+# a test compares the two on valid and invalid values of each field, and fails when a
+# field gains a validator these checks do not know.
+_UNSURE = object()
+
+
+def _quick_text(field):
+    max_length, blank = field.max_length, field.blank
+
+    def quick(value):
+        if type(value) is str and (blank or value) and (max_length is None or len(value) <= max_length):
+            return value
+        return _UNSURE
+    return quick
+
+
+# Up to 10 whole digits and 2 decimals, not negative: inside numeric(12,2) and >= 0.
+_PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+
+
+def _quick_price(value):
+    if type(value) is str and _PLAIN_PRICE.fullmatch(value):
+        return Decimal(value)
+    return _UNSURE
+
+
+def _quick_image_url(value):
+    return "" if value == "" and type(value) is str else _UNSURE  # a non-empty URL goes to URLValidator
+
+
+def _quick_bool(value):
+    return value if value is True or value is False else _UNSURE
+
+
+_QUICK_CLEAN = {
+    "sku": _quick_text(_IMPORT_FIELDS["sku"]),
+    "title": _quick_text(_IMPORT_FIELDS["title"]),
+    "description": _quick_text(_IMPORT_FIELDS["description"]),
+    "price": _quick_price,
+    "image_url": _quick_image_url,
+    "is_active": _quick_bool,
+}
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from products import services
 from products.models import OutboxEvent, Product
 from products.services import product_create, product_import
 
@@ -64,3 +65,63 @@ def test_duplicate_skus_in_one_import_are_refused():
     with pytest.raises(ValidationError):
         product_import(rows=[{"sku": "D", "title": "a", "price": "1"}, {"sku": "D", "title": "b", "price": "1"}])
     assert OutboxEvent.objects.count() == 0
+
+
+# --- the quick path of import validation -------------------------------------------
+
+# Valid and invalid values of each field: the quick path must either clean a value as
+# Django's field does, or leave it to the field (never accept what the field rejects).
+QUICK_CASES = {
+    "sku": ["A-1", "x" * 64, "x" * 65, "", " ", None, 12, "a\x00b", "é" * 64],
+    "title": ["T", "t" * 200, "t" * 201, "", None, 3.5, ["t"]],
+    "description": ["", "long " * 1000, None, 7],
+    "price": ["0", "1", "1.5", "1.50", "0.00", "9999999999.99", "99999999999", "1.234", "-1", "-0", "1e3",
+              "NaN", "Infinity", " 1", "1 ", "1.", ".5", "٣", "+1", "", None, 1, 1.5, Decimal("2.25")],
+    "image_url": ["", "https://example.com/a.png", "not a url", None, "  "],
+    "is_active": [True, False, 1, 0, "t", "False", "yes", None],
+}
+
+
+def _django_clean(name, value):
+    try:
+        return ("ok", services._IMPORT_FIELDS[name].clean(value, None))
+    except ValidationError as exc:
+        return ("error", exc.messages)
+
+
+@pytest.mark.parametrize("name", sorted(QUICK_CASES))
+def test_the_quick_path_cleans_as_the_field_does_or_leaves_the_value_to_it(name):
+    quick = services._QUICK_CLEAN[name]
+    taken = 0
+    for value in QUICK_CASES[name]:
+        result = quick(value)
+        if result is services._UNSURE:
+            continue
+        taken += 1
+        expected = _django_clean(name, value)
+        assert expected == ("ok", result), f"{name}={value!r}: quick {result!r}, Django {expected!r}"
+        assert type(result) is type(expected[1])
+    assert taken, f"the quick path of {name} took none of its plain values"
+
+
+def test_the_quick_path_knows_every_validator_of_the_fields_it_checks():
+    # A validator added to one of these fields must be taught to _QUICK_CLEAN too,
+    # or the quick path would accept what the field now rejects.
+    known = {
+        "sku": {"MaxLengthValidator"}, "title": {"MaxLengthValidator"}, "description": set(),
+        "price": {"MinValueValidator", "DecimalValidator"}, "image_url": {"URLValidator", "MaxLengthValidator"},
+        "is_active": set(),
+    }
+    for name, field in services._IMPORT_FIELDS.items():
+        assert {type(v).__name__ for v in field.validators} == known[name], name
+        assert not field.choices, name
+        assert not field.null, name
+
+
+def test_an_import_of_values_the_quick_path_leaves_to_django_is_cleaned_by_django():
+    result = product_import(rows=[{"sku": "Q", "title": "t", "price": 3, "is_active": "f",
+                                   "image_url": "https://example.com/q.png"}])
+
+    assert result.created == 1
+    product = Product.objects.get(sku="Q")
+    assert (product.price, product.is_active, product.image_url) == (Decimal("3"), False, "https://example.com/q.png")
