@@ -10,6 +10,7 @@ from sync_contract.events import (
     SCHEMA_VERSION,
     InvalidPayload,
     ProductEvent,
+    encode_envelope,
     make_envelope,
     validate_envelope,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "TASK_SYNC_PRODUCTS",
     "InvalidPayload",
     "ProductEvent",
+    "encode_envelope",
     "make_envelope",
     "validate_envelope",
 ]

@@ -15,13 +15,13 @@ published again; the catalog skips the duplicate by version.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import select
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
 
 import psycopg2
 from django.db import DatabaseError, connection, transaction
@@ -68,7 +68,7 @@ CLAIM_SQL = """
                              ORDER BY id
                              LIMIT %s
                                FOR UPDATE SKIP LOCKED))
- RETURNING o.id, json_build_object(
+ RETURNING o.id, o.event_id::text, o.product_id, o.version, o.op, json_build_object(
            'event_id', o.event_id, 'product_id', o.product_id, 'version', o.version, 'op', o.op,
            'occurred_at', o.occurred_at, 'data', o.data)::text
 """
@@ -130,21 +130,30 @@ class RoundResult:
     error: str = ""
 
 
-def claim_events(cursor, limit: int) -> list[tuple[int, dict[str, Any]]]:
-    """Claim up to ``limit`` due events, oldest first: (outbox id, contract event dict) pairs."""
+@dataclass(frozen=True, slots=True)
+class ClaimedEvent:
+    """One claimed outbox row: its ids for the logs, and the event as the contract's JSON."""
+
+    outbox_id: int
+    event_id: str
+    product_id: int
+    version: int
+    op: str
+    wire: str  # built by PostgreSQL; published as it is, never decoded here
+
+
+def claim_events(cursor, limit: int) -> list[ClaimedEvent]:
+    """Claim up to ``limit`` due events, oldest first."""
     cursor.execute(CLAIM_SQL, [limit])
-    rows = sorted(cursor.fetchall())  # RETURNING has no order; publish oldest first
-    if not rows:
-        return []
-    # One json.loads for the whole claim (PostgreSQL built each event's JSON).
-    events = json.loads("[" + ",".join(text for _, text in rows) + "]")
-    return [(row[0], event) for row, event in zip(rows, events, strict=True)]
+    return sorted(  # RETURNING has no order; publish oldest first
+        (ClaimedEvent(*row) for row in cursor.fetchall()), key=attrgetter("outbox_id"),
+    )
 
 
-def _argsrepr(events: list[dict[str, Any]]) -> str:
+def _argsrepr(events: Sequence[ClaimedEvent]) -> str:
     # What Flower and the task-sent event show instead of Celery's repr of the
     # whole batch (costly to build for hundreds of events, and unreadable).
-    return f"[{len(events)} events: {product_versions((e['product_id'], e['version']) for e in events)}]"
+    return f"[{len(events)} events: {product_versions((e.product_id, e.version) for e in events)}]"
 
 
 def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
@@ -154,22 +163,22 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
         claimed = claim_events(cursor, config.claim_size)
         result.claimed = len(claimed)
         for start in range(0, len(claimed), config.batch_size):
-            chunk = [event for _, event in claimed[start : start + config.batch_size]]
+            chunk = claimed[start : start + config.batch_size]
             try:
-                task_id = publisher.publish(chunk, argsrepr=_argsrepr(chunk))
+                task_id = publisher.publish([e.wire for e in chunk], argsrepr=_argsrepr(chunk))
             except PublishError as exc:
                 # The broker is unwell: un-mark the rest of this round, back it off.
-                failed_ids = [outbox_id for outbox_id, _ in claimed[start:]]
+                failed_ids = [e.outbox_id for e in claimed[start:]]
                 cursor.execute(
                     MARK_FAILED_SQL,
                     [str(exc)[:LAST_ERROR_MAX], config.backoff_max, config.backoff_base, failed_ids],
                 )
                 result.failed = len(failed_ids)
                 result.error = str(exc)
-                first = claimed[start][1]
+                first = claimed[start]
                 logger.warning(
                     "publish failed for %d events (first event_id=%s product_id=%s version=%s): %s",
-                    len(failed_ids), first["event_id"], first["product_id"], first["version"], exc,
+                    len(failed_ids), first.event_id, first.product_id, first.version, exc,
                 )
                 break
             result.published += len(chunk)

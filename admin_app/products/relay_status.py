@@ -80,23 +80,24 @@ class RelayStatusRecorder:
             logger.warning("could not record the relay's stop", exc_info=True)
 
 
-def log_published(events: Sequence[dict], task_id: str) -> None:
+def log_published(events: Sequence[Any], task_id: str) -> None:
     """A single event: one INFO line with its ids. A batch: one INFO line with its
     product_id:version pairs (truncated), and one DEBUG line per event only when
-    DEBUG is on."""
+    DEBUG is on. ``events``: the relay's claimed events (event_id, product_id,
+    version and op attributes)."""
     if len(events) == 1:
         e = events[0]
         logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
-                    e["event_id"], e["product_id"], e["version"], e["op"], task_id)
+                    e.event_id, e.product_id, e.version, e.op, task_id)
         return
     logger.info(
         "published %d events in one message task_id=%s products=%s",
-        len(events), task_id, product_versions((e["product_id"], e["version"]) for e in events),
+        len(events), task_id, product_versions((e.product_id, e.version) for e in events),
     )
     if logger.isEnabledFor(logging.DEBUG):
         for e in events:
             logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                         task_id, e["event_id"], e["product_id"], e["version"], e["op"])
+                         task_id, e.event_id, e.product_id, e.version, e.op)
 
 
 # --- reading it back (banner, health page, metrics) ----------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from products.models import OutboxEvent, RelayStatus
-from products.relay import Relay, RelayConfig, RoundResult
+from products.relay import ClaimedEvent, Relay, RelayConfig, RoundResult
 from products.relay_status import RelayStatusRecorder, log_published, publishing_problem
 
 from .factories import make_product
@@ -128,7 +128,8 @@ def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
 
 
 def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
-    chunk = [{"event_id": f"ev-{i}", "product_id": 100 + i, "version": 2, "op": "upsert"} for i in range(25)]
+    chunk = [ClaimedEvent(outbox_id=i, event_id=f"ev-{i}", product_id=100 + i, version=2, op="upsert", wire="{}")
+             for i in range(25)]
     with caplog.at_level(logging.INFO, logger="products.relay"):
         log_published(chunk, "task-1")
     (record,) = caplog.records

@@ -189,6 +189,11 @@ def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker, pub
     assert properties.delivery_mode == 2  # persistent: survives a broker restart
     assert properties.headers["task"] == TASK_SYNC_PRODUCTS
     assert properties.headers["id"]
+    # Celery's protocol 2 body: (args, kwargs, embed), written around the relay's
+    # encoded envelope (products.publisher.EnvelopeProducer) as Celery's json would.
+    args, kwargs, embed = body
+    assert (len(args), kwargs) == (1, {})
+    assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     envelope = body[0][0]
     events = validate_envelope(envelope)
     assert [(e.product_id, e.version, e.op, e.title) for e in events] == [

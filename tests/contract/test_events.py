@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from sync_contract import MAX_BATCH, SCHEMA_VERSION, InvalidPayload, ProductEvent, make_envelope, validate_envelope
+from sync_contract import (
+    MAX_BATCH,
+    SCHEMA_VERSION,
+    InvalidPayload,
+    ProductEvent,
+    encode_envelope,
+    make_envelope,
+    validate_envelope,
+)
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
 
 from .factories import build_event
@@ -191,6 +199,22 @@ def test_wire_format_has_the_documented_shape(product_event: ProductEvent) -> No
     assert set(wire["data"]) == {"sku", "title", "description", "price", "image_url", "is_active"}
     assert wire["data"]["price"] == "12.50"
     assert datetime.fromisoformat(wire["occurred_at"]) == product_event.occurred_at
+
+
+@pytest.mark.parametrize("count", [1, 3, MAX_BATCH])
+def test_an_envelope_encoded_from_encoded_events_is_the_envelope_of_those_events(wire_event, count: int) -> None:
+    events = [wire_event(product_id=i + 1) for i in range(count)]
+
+    text = encode_envelope([json.dumps(e) for e in events])
+
+    assert json.loads(text) == make_envelope(events)
+    assert len(validate_envelope(json.loads(text))) == count
+
+
+@pytest.mark.parametrize("count", [0, MAX_BATCH + 1])
+def test_encode_envelope_refuses_an_empty_or_oversize_batch(wire_event, count: int) -> None:
+    with pytest.raises(InvalidPayload, match=str(MAX_BATCH)):
+        encode_envelope([json.dumps(wire_event())] * count)
 
 
 def test_a_full_batch_is_accepted(wire_event) -> None:

@@ -24,7 +24,7 @@ from products.relay import claim_events
 with transaction.atomic(), connection.cursor() as cursor:
     claimed = claim_events(cursor, 10000)
     transaction.set_rollback(True)  # leave the outbox as it was: only the messages go out
-events = [event for _, event in reversed(claimed)]
+events = [event.wire for event in reversed(claimed)]
 publisher = Publisher(app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
 for event in events:
     publisher.publish([event])
