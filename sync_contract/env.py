@@ -44,10 +44,12 @@ def env_basic_auth(name: str) -> tuple[str, str] | None:
     return user, password
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, maximum: int | None = None) -> int:
     value = env_float(name, default)
     if value != int(value):
         raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, got {int(value)}")
     return int(value)
 
 

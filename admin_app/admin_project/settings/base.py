@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.env import database_from_env, env_basic_auth, env_bool, env_float, env_int
+from sync_contract.events import MAX_BATCH
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -99,8 +100,10 @@ CELERY_TASK_IGNORE_RESULT = True
 RELAY_PUBLISH_TIMEOUT = env_float("RELAY_PUBLISH_TIMEOUT", 5.0)
 # Wake up this often even without a NOTIFY (a missed notification costs at most this).
 RELAY_POLL_INTERVAL = env_float("RELAY_POLL_INTERVAL", 1.0)
-# Events per message under backlog, and rows claimed per transaction.
-RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 250)
+# Events per message under backlog (at most the contract's 500), and rows claimed per
+# transaction. 500 per message: measured, `make bench` bulk 17,960 -> 19,757 products/s
+# against 250 (half the messages: half the per-message cost in relay, broker and worker).
+RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 500, maximum=MAX_BATCH)
 RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with full jitter.
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
