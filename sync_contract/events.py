@@ -24,7 +24,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SCHEMA_VERSION = 1
-MAX_BATCH = 500
+# Events per message, at most. A worker refuses (dead-letters) a bigger batch, so a
+# relay sending more than an older worker accepts must wait until every worker runs the
+# newer contract (README, "Configuration"). 500 until 2026-11-30.
+MAX_BATCH = 1000
 OPS = ("upsert", "delete")
 
 SKU_MAX = 64

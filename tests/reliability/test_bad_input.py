@@ -4,8 +4,8 @@ never executed, nothing half-written, and the worker keeps serving good messages
 Bound on message size (what we found): RabbitMQ 3.10 refuses bodies above
 ``max_message_size`` (default 128 MiB; the broker closes the channel, so a
 confirming publisher sees the failure). Well below that, the contract bounds a
-message: at most MAX_BATCH (500) events, each field length-limited
-(description 10,000 characters), so a legitimate message stays under ~6 MB; a
+message: at most MAX_BATCH events, each field length-limited
+(description 10,000 characters), so a legitimate message stays under ~12 MB; a
 bigger field or a longer batch is rejected by validation and dead-lettered.
 """
 
@@ -121,5 +121,5 @@ def test_bad_messages_are_dead_lettered_never_run_and_the_worker_keeps_serving(r
     assert f"{len(bad)} message(s) in the dead-letter queue" in listing
     log = worker.log()
     for reason in ("undecodable message", ">= 0", "op must be one of",
-                   "events must be a list of 1..500", "is longer than 10000 characters", "must be a positive"):
+                   f"events must be a list of 1..{MAX_BATCH}", "is longer than 10000 characters", "must be a positive"):
         assert reason in log, reason
