@@ -27,7 +27,7 @@ Scenarios (``--only``/``--skip``, comma-separated):
              the web alone.
 
 Tunables the system reads can be set per run with --env KEY=VALUE (repeatable) or
-in the environment: RELAY_BATCH_SIZE, RELAY_CLAIM_SIZE, RELAY_POLL_INTERVAL,
+in the environment: RELAY_BATCH_SIZE, RELAY_CLAIM_SIZE, RELAY_LINGER, RELAY_POLL_INTERVAL,
 CATALOG_WORKER_CONCURRENCY, CATALOG_WORKER_PREFETCH, WEB_CONCURRENCY.
 """
 

@@ -27,9 +27,9 @@ from django.utils import timezone
 from admin_project.celery_app import app as admin_celery_app
 from products.models import OutboxEvent
 from products.publisher import Publisher
-from products.relay import Relay, RelayConfig, prune_published, relay_round
+from products.relay import BURST_EVENTS, Relay, RelayConfig, prune_published, relay_round
 from products.selectors import products_with_sync_state
-from products.services import product_delete, product_update
+from products.services import product_delete, product_import, product_update
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
 
 from .factories import make_product
@@ -400,6 +400,42 @@ def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publish
     assert not thread.is_alive()
     sent = [e["product_id"] for env in envelopes(take_messages(broker, 2)) for e in env["events"]]
     assert sent == [first.pk, second.pk]
+
+
+def _published_at(product_id: int):
+    return OutboxEvent.objects.get(product_id=product_id).published_at
+
+
+def _import(prefix: str, count: int) -> None:
+    product_import(rows=[{"sku": f"{prefix}-{i}", "title": "t", "price": "1"} for i in range(count)])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("burst", [True, False])
+def test_after_a_burst_the_relay_lingers_before_claiming_again_and_a_single_edit_does_not(
+    broker, publisher, settings, burst: bool,
+) -> None:
+    linger = 1.0
+    config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0, linger=linger)
+    relay = Relay(publisher, config)
+    thread = threading.Thread(target=relay.run, name="relay")
+    _import("first", BURST_EVENTS if burst else 1)
+    thread.start()
+    try:
+        wait_until(lambda: not pending_ids(), timeout=15, what="the first round")
+        first_round = OutboxEvent.objects.order_by("published_at").last().published_at
+        late = make_product()  # committed while the relay lingers (after a burst) or sleeps on LISTEN
+
+        wait_until(lambda: not pending_ids(), timeout=15, what="the late change to go out")
+    finally:
+        relay.stop()
+        thread.join(timeout=15)
+    assert not thread.is_alive()
+    waited = (_published_at(late.pk) - first_round).total_seconds()
+    if burst:
+        assert waited >= 0.9 * linger  # not claimed before the pause was over
+    else:
+        assert waited < 0.9 * linger  # woken by its NOTIFY: a single edit is never held back
 
 
 # --- the task-sent event, and what a round's commit waits for -----------------------------------

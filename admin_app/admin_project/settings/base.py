@@ -106,6 +106,9 @@ RELAY_POLL_INTERVAL = env_float("RELAY_POLL_INTERVAL", 1.0)
 # measured 17,960 products/s at 250 per message, ~19,500 at 500, ~20,500 at 1,000.
 RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, maximum=MAX_BATCH)
 RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
+# Seconds the relay pauses after a round that found a burst (>= 100 events, not a full
+# claim), so the burst's next commits travel together (products.relay.BURST_EVENTS); 0: off.
+RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with full jitter.
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
 RELAY_BACKOFF_MAX = env_float("RELAY_BACKOFF_MAX", 60.0)
