@@ -5,7 +5,8 @@ side), publish them in messages of up to ``RELAY_BATCH_SIZE`` events, mark each
 row published only after its message was confirmed, commit. A failed publish
 records the attempt and the error and backs the rows off exponentially with
 jitter. Between rounds the relay sleeps on PostgreSQL ``LISTEN`` (the insert
-trigger's ``NOTIFY`` is delivered at commit) with a polling fallback.
+trigger's ``NOTIFY`` is delivered at commit) with a polling fallback; after a round
+that found a burst being committed it pauses ``RELAY_LINGER`` first (fuller messages).
 
 Dying anywhere is safe: rows stay locked only inside the transaction, so a relay
 killed after a publish but before its commit leaves the rows pending and they are
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "product_outbox"
 PRUNE_EVERY_SECONDS = 60.0
+PRUNE_CHUNK = 5000
+LAST_ERROR_MAX = 2000
 # A round that found at least this many events (but not a full claim) saw a burst being
 # committed (an import, a bulk edit): the relay then lingers RELAY_LINGER before claiming
 # again, so what the burst commits meanwhile goes out in fewer, fuller messages instead of
@@ -42,8 +45,6 @@ PRUNE_EVERY_SECONDS = 60.0
 # out in ~190 messages without the pause, ~110 with 20 ms: ~20,500 -> ~21,500 products/s).
 # Single edits never reach it: their latency is unchanged.
 BURST_EVENTS = 100
-PRUNE_CHUNK = 5000
-LAST_ERROR_MAX = 2000
 
 # Claim and mark in one statement: the rows are marked published inside the round's
 # transaction, which commits only after every message was confirmed; a publish that

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import requests
 
-from sync_contract import DEAD_LETTER_QUEUE
+from sync_contract import DEAD_LETTER_QUEUE, MAX_BATCH
 from tests.system.harness import START, query, wait_until
 from tests.system.ops_helpers import (
     admin_products,
@@ -94,7 +94,7 @@ def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stac
     assert "undecodable body" in listing
     # The task's reason, from django-celery-results under the task id:
     assert f"{invalid}" in listing
-    assert "rejected by the task: events must be a list of 1..500 items" in listing
+    assert f"rejected by the task: events must be a list of 1..{MAX_BATCH} items" in listing
     assert f"{limited}" in listing
     assert "delivery_limit" in listing
 
