@@ -7,21 +7,42 @@ outbox event in the same transaction.
 import uuid
 
 from django.contrib.postgres.indexes import HashIndex
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, MinValueValidator, ProhibitNullCharactersValidator
 from django.db import models
 from django.db.models import Q
 
-from sync_contract.events import IMAGE_URL_MAX, PRICE_DECIMAL_PLACES, PRICE_MAX_DIGITS, SKU_MAX, TITLE_MAX
+from sync_contract.events import (
+    DESCRIPTION_MAX,
+    IMAGE_URL_MAX,
+    PRICE_DECIMAL_PLACES,
+    PRICE_MAX_DIGITS,
+    SKU_MAX,
+    TITLE_MAX,
+)
 
 
+def not_blank(value: str) -> None:
+    """Refuse a value of spaces only (the contract requires a sku and a title)."""
+    if not value.strip():
+        raise ValidationError("This field cannot be blank.", code="blank")
+
+
+# Every change the admin accepts must pass the contract's validation in the catalog
+# worker, or its event would be dead-lettered and the change never applied: the fields
+# carry the contract's limits (lengths, no NUL character, no blank sku or title), so
+# the admin, the API and the service layer refuse such a value with a field error.
 class Product(models.Model):
-    sku = models.CharField(max_length=SKU_MAX, unique=True)
-    title = models.CharField(max_length=TITLE_MAX)
-    description = models.TextField(blank=True, default="")
+    sku = models.CharField(max_length=SKU_MAX, unique=True,
+                           validators=[not_blank, ProhibitNullCharactersValidator()])
+    title = models.CharField(max_length=TITLE_MAX, validators=[not_blank, ProhibitNullCharactersValidator()])
+    description = models.TextField(blank=True, default="", validators=[
+        MaxLengthValidator(DESCRIPTION_MAX), ProhibitNullCharactersValidator()])
     price = models.DecimalField(
         max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, validators=[MinValueValidator(0)]
     )
-    image_url = models.URLField(max_length=IMAGE_URL_MAX, blank=True, default="")
+    image_url = models.URLField(max_length=IMAGE_URL_MAX, blank=True, default="",
+                                validators=[ProhibitNullCharactersValidator()])
     is_active = models.BooleanField(default=True)
     # Grows by one on every change, delete included; the catalog applies an event
     # only if its version is newer than the one it holds.

@@ -13,10 +13,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from products.models import OutboxEvent, Product
+from products.models import OutboxEvent, Product, not_blank
 
 PRODUCT_FIELDS = ("sku", "title", "description", "price", "image_url", "is_active")
 SKU_UNIQUE_CONSTRAINT = "products_product_sku_key"
@@ -235,10 +236,13 @@ _UNSURE = object()
 
 
 def _quick_text(field):
-    max_length, blank = field.max_length, field.blank
+    limits = [field.max_length] + [v.limit_value for v in field.validators if isinstance(v, MaxLengthValidator)]
+    max_length = min((limit for limit in limits if limit is not None), default=None)
+    blank = field.blank and not_blank not in field.validators
 
     def quick(value):
-        if type(value) is str and (blank or value) and (max_length is None or len(value) <= max_length):
+        if (type(value) is str and (blank or value.strip()) and "\x00" not in value
+                and (max_length is None or len(value) <= max_length)):
             return value
         return _UNSURE
     return quick

@@ -207,6 +207,7 @@ INVALID_CREATES = [
     pytest.param(api_product_data(title="nul\x00char"), ["title"], id="title-nul"),
     pytest.param(api_product_data(description="nul\x00char"), ["description"], id="description-nul"),
     pytest.param(api_product_data(description=None), ["description"], id="description-null"),
+    pytest.param(api_product_data(description="d" * 10_001), ["description"], id="description-too-long"),
     pytest.param(api_product_data(is_active="maybe"), ["is_active"], id="is-active-maybe"),
     pytest.param(api_product_data(is_active=[True]), ["is_active"], id="is-active-list"),
     pytest.param(api_product_data(sku="s" * 65), ["sku"], id="sku-too-long"),

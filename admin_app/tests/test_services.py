@@ -23,6 +23,8 @@ from products.services import (
     product_snapshot,
     product_update,
 )
+from sync_contract import make_envelope, validate_envelope
+from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
 
 from .factories import make_product, product_data
 from .waiting import wait_until
@@ -82,6 +84,13 @@ class TestCreate:
             ("sku", "x" * 65),
             ("title", ""),
             ("image_url", "not a url"),
+            # What the catalog's contract refuses must be refused here, or the change
+            # would be dead-lettered instead of applied:
+            ("title", "   "),
+            ("sku", " "),
+            ("title", "nul\x00char"),
+            ("description", "nul\x00char"),
+            ("description", "d" * (DESCRIPTION_MAX + 1)),
         ],
     )
     def test_invalid_data_raises_validation_error_and_writes_nothing(self, field: str, value) -> None:
@@ -331,3 +340,22 @@ def test_the_notification_is_sent_at_commit_and_never_for_a_rollback(listener) -
     # Notifications arrive in commit order: had the rolled-back one been sent, it would be here first.
     assert len(received) == 1
     assert received[0].channel == NOTIFY_CHANNEL
+
+
+@pytest.mark.django_db
+def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validation() -> None:
+    # The event the relay will send for it is the outbox row's data: the worker must
+    # accept it (not dead-letter it) for the change to be applied.
+    url = "https://example.com/" + "u" * (IMAGE_URL_MAX - len("https://example.com/"))
+    product = product_create(data=product_data(
+        sku="S" * SKU_MAX, title="T" * TITLE_MAX, description="D" * DESCRIPTION_MAX, image_url=url,
+        price=Decimal("9999999999.99"),
+    ))
+    event = OutboxEvent.objects.get(product_id=product.pk)
+    wire = {"event_id": str(event.event_id), "product_id": event.product_id, "version": event.version,
+            "op": event.op, "occurred_at": event.occurred_at.isoformat(), "data": event.data}
+
+    (parsed,) = validate_envelope(make_envelope([wire]))
+
+    assert (parsed.sku, parsed.title, parsed.description, parsed.image_url) == (
+        product.sku, product.title, product.description, url)
