@@ -23,40 +23,27 @@ PRODUCT_FIELDS = ("sku", "title", "description", "price", "image_url", "is_activ
 SKU_UNIQUE_CONSTRAINT = "products_product_sku_key"
 
 
-def product_snapshot(product: Product) -> dict[str, Any]:
-    """The product's fields as the contract carries them (price as a decimal string)."""
-    return {
-        "sku": product.sku,
-        "title": product.title,
-        "description": product.description,
-        # Two decimals always: the same price is the same string on both sides.
-        "price": f"{Decimal(product.price):.2f}",
-        "image_url": product.image_url,
-        "is_active": product.is_active,
-    }
-
-
 _PRODUCT_TABLE = Product._meta.db_table
 _OUTBOX_TABLE = OutboxEvent._meta.db_table
 _RETURNING_PRODUCT = "RETURNING id, sku, title, description, price, image_url, is_active, version"
 
 
-def _event_from_written(*, op: str, version: str = "version") -> str:
+def _event_from_written(*, op: str, version: str = "version", occurred_at: str = "%(now)s") -> str:
     """The outbox INSERT for each row of the ``written`` CTE (the product as just written).
 
-    The change and its event are one statement: one round trip, and no way to write one
-    without the other. The event's data is built in SQL in the shape of
-    product_snapshot() (price as numeric(12,2)::text: always two decimals); the tests
-    check that the two agree.
+    The one place an event's data is built: the product's fields as the contract carries
+    them, price as numeric(12,2)::text (always two decimals: the same price is the same
+    string on both sides). The change and its event are one statement: one round trip,
+    and no way to write one without the other.
     """
     return f"""
     INSERT INTO {_OUTBOX_TABLE} (event_id, product_id, version, op, data, occurred_at, attempts, last_error)
     SELECT gen_random_uuid(), id, {version}, '{op}',
            jsonb_build_object('sku', sku, 'title', title, 'description', description, 'price', price::text,
                               'image_url', image_url, 'is_active', is_active),
-           %(now)s, 0, ''
+           {occurred_at}, 0, ''
       FROM written
-    """  # noqa: S608 - identifiers and op are module constants
+    """  # noqa: S608 - identifiers, op and column expressions are module constants
 
 
 _CREATE_SQL = f"""
@@ -314,14 +301,17 @@ def product_resync(*, product_ids: Iterable[int]) -> int:
     the lag the catalog reports for a repaired product is the real one. Unknown ids
     are ignored; returns how many events were written.
     """
-    products = Product.objects.filter(pk__in=list(product_ids)).order_by("pk")
-    events = [
-        OutboxEvent(product_id=p.pk, version=p.version, op=OutboxEvent.Op.UPSERT, data=product_snapshot(p),
-                    occurred_at=p.updated_at)
-        for p in products
-    ]
-    OutboxEvent.objects.bulk_create(events, batch_size=1000)
-    return len(events)
+    with connection.cursor() as cursor:
+        cursor.execute(_RESYNC_SQL, {"ids": sorted(set(product_ids))})
+        return cursor.rowcount
+
+
+# The products as they are, without a write: their events carry the current version and,
+# as occurred_at, the product's last change.
+_RESYNC_SQL = f"""
+    WITH written AS (SELECT * FROM {_PRODUCT_TABLE} WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id)
+    {_event_from_written(op="upsert", occurred_at="updated_at")}
+"""  # noqa: S608 - identifiers are module constants; the ids are a bound parameter
 
 
 @transaction.atomic

@@ -30,6 +30,19 @@ def product_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+def expected_event_data(product: Product) -> dict[str, Any]:
+    """The data an event must carry for ``product``: its fields as the contract has them
+    (price as a decimal string with two decimals)."""
+    return {
+        "sku": product.sku,
+        "title": product.title,
+        "description": product.description,
+        "price": f"{Decimal(product.price):.2f}",
+        "image_url": product.image_url,
+        "is_active": product.is_active,
+    }
+
+
 def make_product(**overrides: Any) -> Product:
     return product_create(data=product_data(**overrides))
 

@@ -20,13 +20,13 @@ from products.services import (
     product_create,
     product_delete,
     product_delete_many,
-    product_snapshot,
+    product_resync,
     product_update,
 )
 from sync_contract import make_envelope, validate_envelope
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
 
-from .factories import make_product, product_data
+from .factories import expected_event_data, make_product, product_data
 from .waiting import wait_until
 
 
@@ -130,7 +130,7 @@ class TestUpdate:
         assert (stored.version, stored.title, stored.price) == (2, "New", Decimal("2.50"))
         events = events_of(product.pk)
         assert [(e.version, e.op) for e in events] == [(1, "upsert"), (2, "upsert")]
-        assert events[-1].data == product_snapshot(stored)
+        assert events[-1].data == expected_event_data(stored)
         assert events[-1].data["price"] == "2.50"
 
     def test_two_updates_produce_versions_2_and_3(self) -> None:
@@ -175,7 +175,7 @@ class TestDelete:
     def test_writes_a_delete_event_one_version_up_with_the_full_snapshot(self) -> None:
         product = make_product(sku="GONE", title="Gone soon", price=Decimal("7.10"))
         product_update(product_id=product.pk, data={"title": "Going"})
-        before = product_snapshot(Product.objects.get(pk=product.pk))
+        before = expected_event_data(Product.objects.get(pk=product.pk))
 
         product_delete(product_id=product.pk)
 
@@ -359,3 +359,18 @@ def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validati
 
     assert (parsed.sku, parsed.title, parsed.description, parsed.image_url) == (
         product.sku, product.title, product.description, url)
+
+
+@pytest.mark.django_db
+def test_a_resync_event_carries_the_current_state_version_and_last_change_of_each_product() -> None:
+    a = make_product(price=Decimal("3"))
+    b = product_update(product_id=make_product().pk, data={"title": "b v2"})
+
+    written = product_resync(product_ids=[b.pk, a.pk, a.pk, 999_999])
+
+    assert written == 2  # each existing product once; unknown ids ignored
+    for product in (Product.objects.get(pk=a.pk), Product.objects.get(pk=b.pk)):
+        event = events_of(product.pk)[-1]
+        assert (event.version, event.op) == (product.version, "upsert")
+        assert event.data == expected_event_data(product)
+        assert event.occurred_at == product.updated_at
