@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from celery import Celery
 from kombu import Producer
@@ -138,19 +136,18 @@ class Publisher:
             self._producer = EnvelopeProducer(connection, auto_declare=False)
         return self._producer
 
-    def publish(self, events: Sequence[str | Mapping[str, Any]], *, argsrepr: str | None = None) -> str:
+    def publish(self, events: Sequence[str], *, argsrepr: str | None = None) -> str:
         """Publish one message carrying ``events``; return its task id once confirmed.
 
-        Each event is either the contract's JSON text of it (as the relay claims it) or
-        a dict of it. A held connection may have died while idle (broker restart,
-        connections closed by an operator): one failure on a reused connection gets
-        one retry on a fresh one before it counts. ``argsrepr`` is what Flower shows as
-        the task's arguments (default: the events' count).
+        ``events``: each event as the contract's JSON text (as the relay claims it).
+        A held connection may have died while idle (broker restart, connections closed
+        by an operator): one failure on a reused connection gets one retry on a fresh
+        one before it counts. ``argsrepr`` is what Flower shows as the task's arguments
+        (default: the events' count).
         """
-        wire = [event if isinstance(event, str) else json.dumps(event) for event in events]
-        envelope = EncodedEnvelope(encode_envelope(wire))
+        envelope = EncodedEnvelope(encode_envelope(events))
         if argsrepr is None:
-            argsrepr = f"[{len(wire)} events]"
+            argsrepr = f"[{len(events)} events]"
         reused = self._producer is not None
         try:
             return self._send(envelope, argsrepr)

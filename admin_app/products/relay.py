@@ -250,9 +250,11 @@ class Relay:
                     result = relay_round(self.publisher, self.config)
                     self.status.record_round(result)
                     self._maybe_prune()
-                    # Inside the try: it reads the database too.
-                    idle = None if result.claimed == self.config.claim_size and not result.failed \
-                        else self._idle_timeout()
+                    backlog = result.claimed == self.config.claim_size and not result.failed
+                    burst = (not backlog and not result.failed and self.config.linger > 0
+                             and result.claimed >= BURST_EVENTS)
+                    # Inside the try: it reads the database too. Only before a wait on LISTEN.
+                    idle = None if backlog or burst else self._idle_timeout()
                     db_backoff = 0.0
                 except (DatabaseError, psycopg2.Error) as exc:
                     # The admin database restarted or is unreachable: reconnect after a pause.
@@ -263,9 +265,9 @@ class Relay:
                     self._close_db()
                     self._wait(db_backoff)
                     continue
-                if idle is None:
-                    continue  # a backlog: keep draining without waiting
-                if self.config.linger and result.claimed >= BURST_EVENTS:
+                if backlog:
+                    continue  # keep draining without waiting
+                if burst:
                     self._linger(self.config.linger)
                     continue  # claim what the burst committed meanwhile, in fewer messages
                 self._wait(idle)

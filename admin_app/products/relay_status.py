@@ -15,13 +15,16 @@ import socket
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from products.models import OutboxEvent, RelayStatus
 from sync_contract.logs import product_versions
+
+if TYPE_CHECKING:  # the relay imports this module
+    from products.relay import ClaimedEvent
 
 logger = logging.getLogger("products.relay")
 
@@ -80,11 +83,10 @@ class RelayStatusRecorder:
             logger.warning("could not record the relay's stop", exc_info=True)
 
 
-def log_published(events: Sequence[Any], task_id: str) -> None:
+def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     """A single event: one INFO line with its ids. A batch: one INFO line with its
     product_id:version pairs (truncated), and one DEBUG line per event only when
-    DEBUG is on. ``events``: the relay's claimed events (event_id, product_id,
-    version and op attributes)."""
+    DEBUG is on."""
     if len(events) == 1:
         e = events[0]
         logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
