@@ -1,11 +1,12 @@
 """What the catalog records for each applied batch: counters for the metrics
-endpoint and, for batches, one log line naming the products (product_id:version).
+endpoint and one log line per message (a single event by its ids, a batch by its
+product_id:version pairs).
 
 The count is written by the batch's own statement (``COUNT_OUTCOME_SQL``, a part of
 catalog.services' upsert): it commits exactly when the batch does, at no extra
 round trip. Rows are sharded by pid (``counter_shard``), so concurrent workers
 rarely touch the same row; a batch takes its counter row after its catalog rows,
-so two batches cannot deadlock over it. ``log_batch`` writes the log line after
+so two batches cannot deadlock over it. ``log_applied`` writes the log line after
 the commit.
 """
 
@@ -45,9 +46,16 @@ def counter_shard() -> int:
     return os.getpid() % SyncCounter.SHARDS
 
 
-def log_batch(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:
-    """For more than one event, log which products the batch carried."""
-    if len(events) > 1:
+def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:
+    """One INFO line per message: a single event with its ids, a batch with its
+    product_id:version pairs (truncated; one DEBUG line per event when DEBUG is on)."""
+    if len(events) == 1:
+        e = events[0]
+        logger.info(
+            "%s event_id=%s product_id=%s version=%s op=%s task_id=%s",
+            "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op, task_id,
+        )
+    else:
         logger.info(
             "batch of %d events task_id=%s: applied=%d stale=%d products=%s",
             len(events), task_id, result.applied, result.stale,

@@ -11,7 +11,7 @@ from celery.signals import task_prerun
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
-from catalog.counters import counter_shard, log_batch
+from catalog.counters import counter_shard, log_applied
 from catalog.services import catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, validate_envelope
 
@@ -76,11 +76,5 @@ def sync_products(self, envelope):
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
-    log_batch(task_id=self.request.id, events=events, result=result)
-    if len(events) == 1:
-        e = events[0]
-        logger.info(
-            "%s event_id=%s product_id=%s version=%s op=%s",
-            "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op,
-        )
+    log_applied(task_id=self.request.id, events=events, result=result)
     return {"applied": result.applied, "stale": result.stale}
