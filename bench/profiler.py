@@ -67,7 +67,7 @@ class Profiler:
 
 
 def short_frame(frame: str) -> str:
-    """'relay_round (/work/main/admin_app/products/relay.py:140)' -> 'relay_round (products/relay.py)'."""
+    """'relay_round (/work/main/admin_app/sync/relay.py:140)' -> 'relay_round (sync/relay.py)'."""
     match = _FRAME.match(frame.strip())
     if not match:
         return frame.strip()

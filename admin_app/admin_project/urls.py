@@ -1,12 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-
-from products.health import sync_health
-from products.metrics import metrics
+from sync.health import sync_health
+from sync.metrics import metrics
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer it. Staff only.
-    path("admin/sync-health/", admin.site.admin_view(sync_health), name="products-sync-health"),
+    path("admin/sync-health/", admin.site.admin_view(sync_health), name="sync-health"),
     path("admin/", admin.site.urls),
     path("api/", include("products.urls")),
     path("metrics", metrics, name="metrics"),

@@ -10,7 +10,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from products.models import DriftCheck, OutboxEvent, Product, RelayStatus
+from products.models import OutboxEvent, Product
 from products.selectors import SYNC_STATES, attach_catalog_state, filter_by_sync_state, products_with_sync_state
 from products.services import (
     PRODUCT_FIELDS,
@@ -123,21 +123,3 @@ class OutboxEventAdmin(ReadOnlyAdmin):
     list_filter = ("op",)
     search_fields = ("=product_id", "=event_id")
     readonly_fields = [f.name for f in OutboxEvent._meta.fields]
-
-
-@admin.register(RelayStatus)
-class RelayStatusAdmin(ReadOnlyAdmin):
-    list_display = ("relay_id", "failing", "consecutive_failures", "last_success_at", "last_attempt_at",
-                    "last_seen_at", "stopped_at")
-    readonly_fields = [f.name for f in RelayStatus._meta.fields]
-
-    @admin.display(boolean=True, description="failing")
-    def failing(self, obj: RelayStatus) -> bool:
-        return obj.failing
-
-
-@admin.register(DriftCheck)
-class DriftCheckAdmin(ReadOnlyAdmin):
-    list_display = ("ran_at", "trigger", "ok", "missing", "stale", "extra", "ahead", "in_flight", "repaired", "error")
-    list_filter = ("ok", "trigger")
-    readonly_fields = [f.name for f in DriftCheck._meta.fields]

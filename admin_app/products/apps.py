@@ -2,11 +2,7 @@ from django.apps import AppConfig
 
 
 class ProductsConfig(AppConfig):
+    """What staff edit: products, and the outbox event each change records."""
+
     name = "products"
     verbose_name = "Products"
-
-    def ready(self) -> None:
-        from admin_project.celery_app import app
-        from sync_contract import checks
-
-        checks.register(app)

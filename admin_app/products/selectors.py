@@ -10,7 +10,8 @@ A product's sync state is one of:
 - applied: published, and the catalog holds this version or a newer one.
 
 pending/failed/published come from the outbox, in SQL. "applied" comes from the
-catalog service, asked over HTTP for the products being shown: one call per page of
+catalog service, asked over HTTP (by the source the sync app installs with
+``use_catalog_versions``) for the products being shown: one call per page of
 the admin list or the API (``attach_catalog_state``), never one per row. When the
 catalog cannot answer, products keep their outbox state and ``catalog_known`` is
 False ("unknown").
@@ -18,20 +19,43 @@ False ("unknown").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 
-from products import catalog_client
 from products.models import OutboxEvent, Product
 
-OUTBOX_STATES = ("pending", "failed", "published")
 SYNC_STATES = ("pending", "failed", "published", "applied")
 # Filtering the whole table by published/applied asks the catalog about the most
 # recently changed candidates only (in chunks of 1,000 ids per call): older products
 # are all but certainly applied, and the drift check covers every product.
 STATE_SCAN_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class CatalogVersion:
+    """What the catalog holds of one product."""
+
+    version: int
+    deleted: bool
+
+
+# Product ids -> the catalog's versions of those it holds, or None when it cannot be asked.
+CatalogVersions = Callable[[Iterable[int]], Mapping[int, CatalogVersion] | None]
+
+
+def _catalog_unknown(product_ids: Iterable[int]) -> None:
+    return None
+
+
+_catalog_versions: CatalogVersions = _catalog_unknown
+
+
+def use_catalog_versions(source: CatalogVersions) -> None:
+    """Install how the catalog is asked (the sync app does, at start-up)."""
+    global _catalog_versions  # one source per process, set once in AppConfig.ready
+    _catalog_versions = source
 
 
 def products_with_sync_state() -> QuerySet[Product]:
@@ -49,7 +73,7 @@ def products_with_sync_state() -> QuerySet[Product]:
     )
 
 
-def combined_state(outbox_state: str, version: int, held: catalog_client.CatalogVersion | None) -> str:
+def combined_state(outbox_state: str, version: int, held: CatalogVersion | None) -> str:
     """The state staff see: a published product is applied once the catalog holds this version
     (live) or a newer one. An unpublished event (pending, failed) wins: it still has to go out."""
     if outbox_state == "published" and held is not None and held.version >= version and not held.deleted:
@@ -64,7 +88,7 @@ def attach_catalog_state(products: Iterable[Product]) -> bool:
     products = list(products)
     if not products:
         return True
-    held = catalog_client.versions_or_none(p.pk for p in products)
+    held = _catalog_versions(p.pk for p in products)
     for product in products:
         outbox_state = getattr(product, "outbox_state", None) or getattr(product, "sync_state", None) or "published"
         product.outbox_state = outbox_state
@@ -99,7 +123,7 @@ def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit:
     candidates = list(published.order_by("-updated_at", "-id").values_list("pk", "version")[: scan_limit + 1])
     capped = len(candidates) > scan_limit
     candidates = candidates[:scan_limit]
-    held = catalog_client.versions_or_none(pk for pk, _ in candidates)
+    held = _catalog_versions(pk for pk, _ in candidates)
     if held is None:
         note = "The catalog cannot be reached: applied products cannot be told from published ones."
         return StateFilter(published if state == "published" else queryset.none(), note)

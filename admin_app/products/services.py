@@ -17,63 +17,11 @@ from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from products import sql
 from products.models import OutboxEvent, Product, not_blank
 
 PRODUCT_FIELDS = ("sku", "title", "description", "price", "image_url", "is_active")
 SKU_UNIQUE_CONSTRAINT = "products_product_sku_key"
-
-
-_PRODUCT_TABLE = Product._meta.db_table
-_OUTBOX_TABLE = OutboxEvent._meta.db_table
-_RETURNING_PRODUCT = "RETURNING id, sku, title, description, price, image_url, is_active, version"
-
-
-def _event_from_written(*, op: str, version: str = "version", occurred_at: str = "%(now)s") -> str:
-    """The outbox INSERT for each row of the ``written`` CTE (the product as just written).
-
-    The one place an event's data is built: the product's fields as the contract carries
-    them, price as numeric(12,2)::text (always two decimals: the same price is the same
-    string on both sides). The change and its event are one statement: one round trip,
-    and no way to write one without the other.
-    """
-    return f"""
-    INSERT INTO {_OUTBOX_TABLE} (event_id, product_id, version, op, data, occurred_at, attempts, last_error)
-    SELECT gen_random_uuid(), id, {version}, '{op}',
-           jsonb_build_object('sku', sku, 'title', title, 'description', description, 'price', price::text,
-                              'image_url', image_url, 'is_active', is_active),
-           {occurred_at}, 0, ''
-      FROM written
-    """  # noqa: S608 - identifiers, op and column expressions are module constants
-
-
-_CREATE_SQL = f"""
-    WITH written AS (
-        INSERT INTO {_PRODUCT_TABLE} (sku, title, description, price, image_url, is_active, version, created_at,
-                                      updated_at)
-        VALUES (%(sku)s, %(title)s, %(description)s, %(price)s, %(image_url)s, %(is_active)s, %(version)s,
-                %(now)s, %(now)s)
-        {_RETURNING_PRODUCT}
-    )
-    {_event_from_written(op="upsert")}
-    RETURNING product_id
-"""  # noqa: S608 - identifiers are module constants; values are bound parameters
-_UPDATE_SQL = f"""
-    WITH written AS (
-        UPDATE {_PRODUCT_TABLE}
-           SET sku = %(sku)s, title = %(title)s, description = %(description)s, price = %(price)s,
-               image_url = %(image_url)s, is_active = %(is_active)s, version = %(version)s, updated_at = %(now)s
-         WHERE id = %(id)s
-        {_RETURNING_PRODUCT}
-    )
-    {_event_from_written(op="upsert")}
-    RETURNING product_id
-"""  # noqa: S608
-# The delete event carries the version one up (the catalog keeps it as a tombstone).
-_DELETE_SQL = f"""
-    WITH written AS (DELETE FROM {_PRODUCT_TABLE} WHERE id = %(id)s {_RETURNING_PRODUCT})
-    {_event_from_written(op="delete", version="version + 1")}
-    RETURNING product_id
-"""  # noqa: S608
 
 
 def _write(sql: str, product: Product) -> None:
@@ -127,7 +75,7 @@ def product_create(*, data: dict[str, Any]) -> Product:
     _check_fields(data)
     product = Product(**data, version=1)
     _validate(product)
-    _write(_CREATE_SQL, product)
+    _write(sql.CREATE_SQL, product)
     return product
 
 
@@ -141,7 +89,7 @@ def product_update(*, product_id: int, data: dict[str, Any]) -> Product:
         setattr(product, field, value)
     product.version += 1
     _validate(product)
-    _write(_UPDATE_SQL, product)
+    _write(sql.UPDATE_SQL, product)
     return product
 
 
@@ -149,7 +97,7 @@ def product_update(*, product_id: int, data: dict[str, Any]) -> Product:
 def product_delete(*, product_id: int) -> None:
     """Delete the product; the catalog keeps a tombstone at the new version."""
     product = Product.objects.select_for_update().get(pk=product_id)
-    _write(_DELETE_SQL, product)
+    _write(sql.DELETE_SQL, product)
 
 
 @transaction.atomic
@@ -169,26 +117,6 @@ class ImportResult:
 
 
 _IMPORT_DEFAULTS = {"description": "", "image_url": "", "is_active": True}
-# One statement for the whole batch: upsert the products by sku (version 1 when
-# new, version + 1 when known) and write one outbox event per written row from
-# what the upsert returned. The batch travels as one json parameter.
-_IMPORT_SQL = f"""
-    WITH batch AS (
-        SELECT * FROM json_to_recordset(%(rows)s::json) AS b(
-            sku text, title text, description text, price numeric, image_url text, is_active boolean)
-    ), written AS (
-        INSERT INTO {_PRODUCT_TABLE} AS p
-               (sku, title, description, price, image_url, is_active, version, created_at, updated_at)
-        SELECT sku, title, description, price, image_url, is_active, 1, %(now)s, %(now)s FROM batch
-        ON CONFLICT (sku) DO UPDATE
-           SET title = EXCLUDED.title, description = EXCLUDED.description, price = EXCLUDED.price,
-               image_url = EXCLUDED.image_url, is_active = EXCLUDED.is_active,
-               version = p.version + 1, updated_at = EXCLUDED.updated_at
-        RETURNING p.id, p.sku, p.title, p.description, p.price, p.image_url, p.is_active, p.version
-    )
-    {_event_from_written(op="upsert")}
-    RETURNING version
-"""  # noqa: S608 - identifiers are module constants; the rows are one bound parameter
 
 
 def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +210,7 @@ def product_import(*, rows: Sequence[dict[str, Any]]) -> ImportResult:
         return ImportResult(created=0, updated=0)
     cleaned.sort(key=lambda r: r["sku"])  # one lock order: concurrent imports do not deadlock
     with connection.cursor() as cursor:
-        cursor.execute(_IMPORT_SQL, {"rows": json.dumps(cleaned), "now": timezone.now()})
+        cursor.execute(sql.IMPORT_SQL, {"rows": json.dumps(cleaned), "now": timezone.now()})
         versions = [version for (version,) in cursor.fetchall()]
     created = sum(1 for v in versions if v == 1)
     return ImportResult(created=created, updated=len(versions) - created)
@@ -302,16 +230,8 @@ def product_resync(*, product_ids: Iterable[int]) -> int:
     are ignored; returns how many events were written.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_RESYNC_SQL, {"ids": sorted(set(product_ids))})
+        cursor.execute(sql.RESYNC_SQL, {"ids": sorted(set(product_ids))})
         return cursor.rowcount
-
-
-# The products as they are, without a write: their events carry the current version and,
-# as occurred_at, the product's last change.
-_RESYNC_SQL = f"""
-    WITH written AS (SELECT * FROM {_PRODUCT_TABLE} WHERE id = ANY(%(ids)s::bigint[]) ORDER BY id)
-    {_event_from_written(op="upsert", occurred_at="updated_at")}
-"""  # noqa: S608 - identifiers are module constants; the ids are a bound parameter
 
 
 @transaction.atomic
@@ -339,5 +259,5 @@ def product_bump_version(*, product_id: int, above: int) -> Product:
     """
     product = Product.objects.select_for_update().get(pk=product_id)
     product.version = max(product.version, above) + 1
-    _write(_UPDATE_SQL, product)
+    _write(sql.UPDATE_SQL, product)
     return product

@@ -11,12 +11,12 @@ import pytest
 from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.utils import timezone
+from sync.drift import run_drift_check
+from sync.relay import RoundResult
+from sync.relay_status import RelayStatusRecorder
 
 from admin_project.celery_app import app as admin_celery_app
-from products.drift import run_drift_check
 from products.models import OutboxEvent
-from products.relay import RoundResult
-from products.relay_status import RelayStatusRecorder
 from sync_contract.celery_settings import CELERY_TASK_QUEUES
 from sync_contract.checks import check_broker, check_celery_conf
 from sync_contract.names import DEAD_LETTER_QUEUE

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from sync.models import RelayStatus
+from sync.relay import ClaimedEvent, Relay, RelayConfig, RoundResult
+from sync.relay import log_published
+from sync.relay_status import RelayStatusRecorder, publishing_problem
 
-from products.models import OutboxEvent, RelayStatus
-from products.relay import ClaimedEvent, Relay, RelayConfig, RoundResult
-from products.relay_status import RelayStatusRecorder, log_published, publishing_problem
+from products.models import OutboxEvent
 
 from .factories import make_product
 from .test_relay import broker, publisher, refusing_publisher, vhost_url  # noqa: F401 - fixtures
@@ -130,7 +132,7 @@ def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
 def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
     chunk = [ClaimedEvent(outbox_id=i, event_id=f"ev-{i}", product_id=100 + i, version=2, op="upsert", wire="{}")
              for i in range(25)]
-    with caplog.at_level(logging.INFO, logger="products.relay"):
+    with caplog.at_level(logging.INFO, logger="sync.relay"):
         log_published(chunk, "task-1")
     (record,) = caplog.records
     assert "published 25 events in one message task_id=task-1" in record.message
@@ -138,7 +140,7 @@ def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
     assert "(+5 more)" in record.message
 
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="products.relay"):
+    with caplog.at_level(logging.DEBUG, logger="sync.relay"):
         log_published(chunk[:2], "task-2")
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.DEBUG, logging.DEBUG]
     assert "event_id=ev-1 product_id=101 version=2" in caplog.records[-1].message

@@ -8,9 +8,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from sync.drift import PeriodicDriftCheck, run_drift_check
+from sync.models import DriftCheck
 
-from products.drift import PeriodicDriftCheck, run_drift_check
-from products.models import DriftCheck, OutboxEvent, Product
+from products.models import OutboxEvent, Product
 from products.services import product_delete, product_update
 
 from .factories import make_product

@@ -23,11 +23,11 @@ import psycopg2
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from sync.publisher import Publisher
+from sync.relay import BURST_EVENTS, Relay, RelayConfig, prune_published, relay_round
 
 from admin_project.celery_app import app as admin_celery_app
 from products.models import OutboxEvent
-from products.publisher import Publisher
-from products.relay import BURST_EVENTS, Relay, RelayConfig, prune_published, relay_round
 from products.selectors import products_with_sync_state
 from products.services import product_delete, product_import, product_update
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
@@ -190,7 +190,7 @@ def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker, pub
     assert properties.headers["task"] == TASK_SYNC_PRODUCTS
     assert properties.headers["id"]
     # Celery's protocol 2 body: (args, kwargs, embed), written around the relay's
-    # encoded envelope (products.publisher.EnvelopeProducer) as Celery's json would.
+    # encoded envelope (sync.publisher.EnvelopeProducer) as Celery's json would.
     args, kwargs, embed = body
     assert (len(args), kwargs) == (1, {})
     assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -362,7 +362,7 @@ def test_after_the_broker_is_back_failed_rows_are_published(
 
 @pytest.mark.timeout(60)
 def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch) -> None:
-    monkeypatch.setattr("products.relay.PRUNE_CHUNK", 2)  # exercise the chunk loop with a few rows
+    monkeypatch.setattr("sync.relay.PRUNE_CHUNK", 2)  # exercise the chunk loop with a few rows
     for _ in range(7):
         make_product()
     ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
@@ -532,7 +532,7 @@ def _plan_nodes(node: dict) -> Iterator[dict]:
 def test_a_claim_reads_only_the_rows_it_takes_whatever_the_statistics() -> None:
     # Statistics of an empty outbox, then a 20,000-event backlog (a bulk import before
     # autovacuum's next ANALYZE): the claim of 500 must still read 500 pending rows.
-    from products.relay import CLAIM_SQL
+    from sync.sql import CLAIM_SQL
 
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE products_outboxevent")
@@ -545,7 +545,7 @@ def test_a_claim_reads_only_the_rows_it_takes_whatever_the_statistics() -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         for statement in session_settings:
             cursor.execute(statement)
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + claim, [500])
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + claim, {"limit": 500})
         [root] = cursor.fetchone()[0]
         transaction.set_rollback(True)  # EXPLAIN ANALYZE ran the update: keep nothing of it
 

@@ -13,9 +13,9 @@ import psycopg2.extensions
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from sync.relay import NOTIFY_CHANNEL
 
 from products.models import OutboxEvent, Product
-from products.relay import NOTIFY_CHANNEL
 from products.services import (
     product_create,
     product_delete,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -9,7 +10,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from catalog import dead_letters
-from catalog_project.celery_app import app as celery_app
 from sync_contract.names import DEAD_LETTER_QUEUE
 
 
@@ -20,7 +20,7 @@ def dead_letter_page(request: HttpRequest) -> HttpResponse:
     context = {**admin.site.each_context(request), "title": "Dead letters", "queue": DEAD_LETTER_QUEUE,
                "broker_error": None, "depth": None, "letters": []}
     try:
-        context["depth"], context["letters"] = dead_letters.browse(celery_app)
+        context["depth"], context["letters"] = dead_letters.browse(current_app)
     except dead_letters.BrokerUnavailable as exc:
         context["broker_error"] = str(exc)
     return TemplateResponse(request, "catalog/dead_letters.html", context)
@@ -35,15 +35,15 @@ def _act(request: HttpRequest) -> HttpResponse:
             if not keys:
                 messages.warning(request, "Nothing selected to replay.")
                 return here
-            result = dead_letters.replay(celery_app, keys=keys)
+            result = dead_letters.replay(current_app, keys=keys)
             _report_replay(request, result)
         elif action == "replay_all":
-            _report_replay(request, dead_letters.replay(celery_app, keys=None))
+            _report_replay(request, dead_letters.replay(current_app, keys=None))
         elif action == "purge":
             if request.POST.get("confirm") != "yes":
                 messages.error(request, "Tick the confirmation box to purge the dead-letter queue.")
                 return here
-            count = dead_letters.purge(celery_app)
+            count = dead_letters.purge(current_app)
             messages.success(request, f"Purged {count} dead-lettered messages.")
         else:
             messages.error(request, f"Unknown action {action!r}.")

@@ -6,7 +6,8 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
-        from catalog_project.celery_app import app
+        from celery import current_app
+
         from sync_contract import checks
 
-        checks.register(app)
+        checks.register(current_app)

@@ -30,7 +30,7 @@ print(json.dumps({{
 ADMIN_IMPORTS = """
 import admin_project
 from admin_project.celery_app import app as admin_app
-import products.relay, products.publisher, products.services, products.admin, products.api
+import sync.relay, sync.publisher, products.services, products.admin, products.api
 from django.core.management import load_command_class
 load_command_class("products", "relay_outbox")
 """
@@ -61,7 +61,7 @@ def test_admin_celery_app_and_relay_import_no_worker_code() -> None:
     probe = run_probe("admin_app", "admin_project.settings.local", ADMIN_IMPORTS, "admin_app")
 
     assert worker_modules(probe["modules"]) == []
-    assert "products.relay" in probe["modules"]
+    assert "sync.relay" in probe["modules"]
     # The admin sends the task by name; it never registers the worker's task.
     assert probe["registered"] is False
 

@@ -163,7 +163,7 @@ def memory_alarm(run: Run) -> None:
     One publish attempt fails within T = RELAY_PUBLISH_TIMEOUT (socket timeouts bound
     every wait, the failed connection is dropped without a close handshake); a held
     connection that fails gets one retry on a fresh one, so a relay publish fails
-    within 2 T. Before the fixes in products/publisher.py it hung until the alarm cleared.
+    within 2 T. Before the fixes in sync/publisher.py it hung until the alarm cleared.
     """
     timeout = float(run.stack.env["RELAY_PUBLISH_TIMEOUT"])
     bound = 2 * timeout + 4.0  # + margin for a loaded machine

@@ -19,8 +19,8 @@ PUBLISH_REVERSED_TWICE = """
 from django.conf import settings
 from django.db import connection, transaction
 from admin_project.celery_app import app
-from products.publisher import Publisher
-from products.relay import claim_events
+from sync.publisher import Publisher
+from sync.relay import claim_events
 with transaction.atomic(), connection.cursor() as cursor:
     claimed = claim_events(cursor, 10000)
     transaction.set_rollback(True)  # leave the outbox as it was: only the messages go out

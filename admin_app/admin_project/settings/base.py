@@ -15,6 +15,7 @@ ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,lo
 INSTALLED_APPS = [
     # First: its templates override the admin's (the broker banner on every admin page,
     # the sync health link on the index).
+    "sync",
     "products",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -107,7 +108,7 @@ RELAY_POLL_INTERVAL = env_float("RELAY_POLL_INTERVAL", 1.0)
 RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, maximum=MAX_BATCH)
 RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
 # Seconds the relay pauses after a round that found a burst (>= 100 events, not a full
-# claim), so the burst's next commits travel together (products.relay.BURST_EVENTS); 0: off.
+# claim), so the burst's next commits travel together (sync.relay.BURST_EVENTS); 0: off.
 RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with full jitter.
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)

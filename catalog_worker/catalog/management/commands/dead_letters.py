@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog import dead_letters
-from catalog_project.celery_app import app
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             raise CommandError(f"the broker cannot be reached: {exc}") from exc
 
     def _list(self, options) -> None:
-        depth, letters = dead_letters.browse(app, limit=options["limit"])
+        depth, letters = dead_letters.browse(current_app, limit=options["limit"])
         self.stdout.write(f"{depth} message(s) in the dead-letter queue")
         for letter in letters:
             self.stdout.write(
@@ -40,7 +40,7 @@ class Command(BaseCommand):
     def _replay(self, options) -> None:
         if options["all"] == bool(options["keys"]):
             raise CommandError("give either --all or the ids of the messages to replay")
-        result = dead_letters.replay(app, keys=None if options["all"] else options["keys"])
+        result = dead_letters.replay(current_app, keys=None if options["all"] else options["keys"])
         self.stdout.write(f"replayed {len(result.replayed)} message(s)")
         for key in result.replayed:
             self.stdout.write(f"  {key}")
@@ -50,4 +50,4 @@ class Command(BaseCommand):
     def _purge(self, options) -> None:
         if not options["yes"]:
             raise CommandError("purge deletes every dead-lettered message for good: add --yes to do it")
-        self.stdout.write(f"purged {dead_letters.purge(app)} message(s)")
+        self.stdout.write(f"purged {dead_letters.purge(current_app)} message(s)")

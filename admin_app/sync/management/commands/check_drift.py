@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from products.drift import KINDS, run_drift_check
+from sync.drift import KINDS, run_drift_check
 
 
 class Command(BaseCommand):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Min, Q
@@ -16,9 +17,10 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from products import catalog_client
-from products.models import DriftCheck, OutboxEvent
-from products.relay_status import live_relays, publishing_problem
+from products.models import OutboxEvent
+from sync import catalog_client
+from sync.models import DriftCheck
+from sync.relay_status import live_relays, publishing_problem
 from sync_contract.broker import queue_depth
 from sync_contract.names import DEAD_LETTER_QUEUE
 
@@ -51,9 +53,7 @@ def recent_errors(limit: int = 10) -> list[dict[str, Any]]:
 
 
 def dead_letter_depth() -> int | None:
-    from admin_project.celery_app import app
-
-    depth = queue_depth(app, DEAD_LETTER_QUEUE, timeout=BROKER_TIMEOUT)
+    depth = queue_depth(current_app, DEAD_LETTER_QUEUE, timeout=BROKER_TIMEOUT)
     return None if depth is None else depth.messages
 
 
@@ -101,4 +101,4 @@ def sync_health(request: HttpRequest) -> HttpResponse:
         "drift_interval": settings.DRIFT_CHECK_INTERVAL,
         "catalog_url": settings.CATALOG_API_URL,
     }
-    return TemplateResponse(request, "products/sync_health.html", context)
+    return TemplateResponse(request, "sync/health.html", context)

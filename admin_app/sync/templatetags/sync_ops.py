@@ -1,11 +1,11 @@
 from django import template
 
-from products.relay_status import publishing_problem
+from sync.relay_status import publishing_problem
 
 register = template.Library()
 
 
-@register.inclusion_tag("products/sync_banner.html", takes_context=True)
+@register.inclusion_tag("sync/banner.html", takes_context=True)
 def sync_banner(context):
     """The broker-unreachable banner, for staff on every admin page (one small query)."""
     request = context.get("request")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from prometheus_client.core import GaugeMetricFamily
 
-from products.health import outbox_summary
-from products.models import DriftCheck
-from products.relay_status import live_relays
+from sync.health import outbox_summary
+from sync.models import DriftCheck
+from sync.relay_status import live_relays
 from sync_contract.metrics import FunctionCollector, metrics_view
 
 

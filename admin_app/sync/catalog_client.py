@@ -11,11 +11,12 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+
+from products.selectors import CatalogVersion
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,6 @@ PAGE_SIZE = 1000
 
 class CatalogUnavailable(Exception):
     """The catalog did not answer in time, or answered with an error."""
-
-
-@dataclass(frozen=True)
-class CatalogVersion:
-    version: int
-    deleted: bool
 
 
 def _get(path: str, params: dict[str, Any], *, timeout: float | None = None) -> Any:

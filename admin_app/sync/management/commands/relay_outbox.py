@@ -2,21 +2,20 @@
 
 import signal
 
+from celery import current_app
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from admin_project.celery_app import app
-from products.publisher import Publisher
-from products.relay import Relay, RelayConfig
+from sync.publisher import Publisher
+from sync.relay import Relay, RelayConfig
 
 
 class Command(BaseCommand):
     help = "Publish committed outbox events to RabbitMQ with confirms; runs until SIGTERM/SIGINT."
 
     def handle(self, *args, **options) -> None:
-        config = RelayConfig.from_settings()
-        from django.conf import settings
-
-        relay = Relay(Publisher(app, timeout=settings.RELAY_PUBLISH_TIMEOUT), config)
+        publisher = Publisher(current_app._get_current_object(), timeout=settings.RELAY_PUBLISH_TIMEOUT)
+        relay = Relay(publisher, RelayConfig.from_settings())
 
         def on_signal(signum, frame):
             relay.stop()

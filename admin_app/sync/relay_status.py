@@ -13,20 +13,16 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
-from products.models import OutboxEvent, RelayStatus
-from sync_contract.logs import product_versions
+from products.models import OutboxEvent
+from sync.models import RelayStatus
 
-if TYPE_CHECKING:  # the relay imports this module
-    from products.relay import ClaimedEvent
-
-logger = logging.getLogger("products.relay")
+logger = logging.getLogger("sync.relay")
 
 ERROR_MAX = 2000
 
@@ -81,25 +77,6 @@ class RelayStatusRecorder:
             self.write(stopped=True)
         except Exception:
             logger.warning("could not record the relay's stop", exc_info=True)
-
-
-def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
-    """A single event: one INFO line with its ids. A batch: one INFO line with its
-    product_id:version pairs (truncated), and one DEBUG line per event only when
-    DEBUG is on."""
-    if len(events) == 1:
-        e = events[0]
-        logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
-                    e.event_id, e.product_id, e.version, e.op, task_id)
-        return
-    logger.info(
-        "published %d events in one message task_id=%s products=%s",
-        len(events), task_id, product_versions((e.product_id, e.version) for e in events),
-    )
-    if logger.isEnabledFor(logging.DEBUG):
-        for e in events:
-            logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                         task_id, e.event_id, e.product_id, e.version, e.op)
 
 
 # --- reading it back (banner, health page, metrics) ----------------------------------------

@@ -27,9 +27,11 @@ from operator import attrgetter
 import psycopg2
 from django.db import DatabaseError, connection, transaction
 
-from products.drift import PeriodicDriftCheck
-from products.publisher import Publisher, PublishError
-from products.relay_status import RelayStatusRecorder, log_published, product_versions
+from sync.drift import PeriodicDriftCheck
+from sync.publisher import Publisher, PublishError
+from sync.relay_status import RelayStatusRecorder
+from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL, PRUNE_SQL
+from sync_contract.logs import product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -37,75 +39,10 @@ NOTIFY_CHANNEL = "product_outbox"
 PRUNE_EVERY_SECONDS = 60.0
 PRUNE_CHUNK = 5000
 LAST_ERROR_MAX = 2000
-# A round that found at least this many events (but not a full claim) saw a burst being
-# committed (an import, a bulk edit): the relay then lingers RELAY_LINGER before claiming
-# again, so what the burst commits meanwhile goes out in fewer, fuller messages instead of
-# one per committing transaction. A message costs ~4 ms of CPU across relay, broker and
-# worker whatever its size (measured: bulk 100,000 with 500 per import transaction went
-# out in ~190 messages without the pause, ~110 with 20 ms: ~20,500 -> ~21,500 products/s).
-# Single edits never reach it: their latency is unchanged.
+# A round that found this many events (not a full claim) saw a burst being committed: the
+# relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
+# single edits never linger (docs/decisions/0005-batch-size-and-linger.md).
 BURST_EVENTS = 100
-
-# Claim and mark in one statement: the rows are marked published inside the round's
-# transaction, which commits only after every message was confirmed; a publish that
-# fails un-marks its rows (MARK_FAILED_SQL) before the commit, and a relay that dies
-# rolls the marks back with its transaction. One row write per event instead of a
-# lock and a later update, and the events come back already as the contract's JSON.
-#
-# The round's transaction commits without waiting for its WAL flush (synchronous_commit
-# off, for this transaction only): the changes themselves were committed durably by the
-# admin; what this commit records is only "published". Should PostgreSQL crash and lose
-# it, the rows are pending again and are published once more, which the catalog skips
-# by version. It saves a disk flush per round on the latency path of every change.
-#
-# The claim must cost the same whatever the backlog: take the oldest pending ids in the
-# order of the outbox_pending index (a LIMIT on an ordered index scan), then update those
-# rows by primary key (= ANY of an array evaluated once). With statistics taken before a
-# bulk import, PostgreSQL believed a few dozen rows were pending and planned a bitmap
-# scan of every pending row plus a sort, per claim, and a hash join over the whole table
-# for the update: a 100,000-event backlog drained quadratically. Sorting is switched off
-# for this transaction only, so the ordered index scan is the plan whatever the
-# statistics say.
-CLAIM_SQL = """
-    SET LOCAL synchronous_commit TO OFF;
-    SET LOCAL enable_sort TO OFF;
-    UPDATE products_outboxevent AS o
-       SET published_at = clock_timestamp(), last_error = '', next_attempt_at = NULL
-     WHERE o.id = ANY(ARRAY(SELECT id FROM products_outboxevent
-                             WHERE published_at IS NULL
-                               AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-                             ORDER BY id
-                             LIMIT %s
-                               FOR UPDATE SKIP LOCKED))
- RETURNING o.id, o.event_id::text, o.product_id, o.version, o.op, json_build_object(
-           'event_id', o.event_id, 'product_id', o.product_id, 'version', o.version, 'op', o.op,
-           'occurred_at', o.occurred_at, 'data', o.data)::text
-"""
-# Exponential backoff, capped, with equal jitter: half the delay fixed, half random,
-# so relays that failed together do not retry in lock step. Counted from the failure
-# (clock_timestamp), not from the start of the round's transaction (now()): a publish
-# that took its full timeout to fail must not have used up the backoff already.
-MARK_FAILED_SQL = """
-    UPDATE products_outboxevent
-       SET published_at = NULL,
-           attempts = attempts + 1,
-           last_error = %s,
-           next_attempt_at = clock_timestamp() + make_interval(
-               secs => LEAST(%s, %s * power(2, attempts)) * (0.5 + random() / 2))
-     WHERE id = ANY(%s)
-"""
-NEXT_DUE_SQL = """
-    SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))
-      FROM products_outboxevent
-     WHERE published_at IS NULL AND next_attempt_at IS NOT NULL
-"""
-PRUNE_SQL = """
-    DELETE FROM products_outboxevent
-     WHERE id IN (SELECT id FROM products_outboxevent
-                   WHERE published_at IS NOT NULL
-                     AND published_at < now() - make_interval(secs => %s)
-                   LIMIT %s)
-"""
 
 
 @dataclass(frozen=True)
@@ -155,7 +92,7 @@ class ClaimedEvent:
 
 def claim_events(cursor, limit: int) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due events, oldest first."""
-    cursor.execute(CLAIM_SQL, [limit])
+    cursor.execute(CLAIM_SQL, {"limit": limit})
     return sorted(  # RETURNING has no order; publish oldest first
         (ClaimedEvent(*row) for row in cursor.fetchall()), key=attrgetter("outbox_id"),
     )
@@ -182,7 +119,8 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                 failed_ids = [e.outbox_id for e in claimed[start:]]
                 cursor.execute(
                     MARK_FAILED_SQL,
-                    [str(exc)[:LAST_ERROR_MAX], config.backoff_max, config.backoff_base, failed_ids],
+                    {"error": str(exc)[:LAST_ERROR_MAX], "backoff_max": config.backoff_max,
+                     "backoff_base": config.backoff_base, "ids": failed_ids},
                 )
                 result.failed = len(failed_ids)
                 result.error = str(exc)
@@ -197,12 +135,32 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
     return result
 
 
+def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
+    """A single event: one INFO line with its ids. A batch: one INFO line with its
+    product_id:version pairs (truncated), and one DEBUG line per event only when
+    DEBUG is on."""
+    if len(events) == 1:
+        e = events[0]
+        logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
+                    e.event_id, e.product_id, e.version, e.op, task_id)
+        return
+    logger.info(
+        "published %d events in one message task_id=%s products=%s",
+        len(events), task_id, product_versions((e.product_id, e.version) for e in events),
+    )
+    if logger.isEnabledFor(logging.DEBUG):
+        for e in events:
+            logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
+                         task_id, e.event_id, e.product_id, e.version, e.op)
+
+
+
 def prune_published(retention_seconds: float) -> int:
     """Delete published rows older than the retention, in chunks (short locks)."""
     total = 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(PRUNE_SQL, [retention_seconds, PRUNE_CHUNK])
+            cursor.execute(PRUNE_SQL, {"retention_seconds": retention_seconds, "chunk": PRUNE_CHUNK})
             deleted = cursor.rowcount
         total += deleted
         if deleted < PRUNE_CHUNK:

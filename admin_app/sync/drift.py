@@ -30,14 +30,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from products import catalog_client
-from products.catalog_client import CatalogUnavailable, CatalogVersion
-from products.models import DriftCheck, OutboxEvent, Product
+from products.models import OutboxEvent, Product
+from products.selectors import CatalogVersion
+from products.services import PRODUCT_FIELDS, product_bump_version, product_resync, product_send_tombstone
+from sync import catalog_client
+from sync.catalog_client import CatalogUnavailable
+from sync.models import DriftCheck
+from sync_contract.broker import queue_depth
+from sync_contract.names import SYNC_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +154,6 @@ def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PA
 
 def repair(diff: Differences) -> int:
     """Re-send what differs (see the module docstring); returns how many products were re-sent."""
-    from products.services import product_bump_version, product_resync, product_send_tombstone
-
     repaired = 0
     deletes = {e.product_id: e for e in OutboxEvent.objects.filter(
         op=OutboxEvent.Op.DELETE, product_id__in=[pid for kind in KINDS for pid, (admin, _) in diff.found[kind].items()
@@ -180,8 +184,6 @@ def repair(diff: Differences) -> int:
 
 
 def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict | None) -> int:
-    from products.services import PRODUCT_FIELDS, product_send_tombstone
-
     shown = catalog_client.product(pid)
     data = {f: shown[f] for f in PRODUCT_FIELDS} if shown else fallback
     if data is None:
@@ -282,9 +284,5 @@ class PeriodicDriftCheck:
 
 
 def sync_queue_idle() -> bool:
-    from admin_project.celery_app import app
-    from sync_contract.broker import queue_depth
-    from sync_contract.names import SYNC_QUEUE
-
-    depth = queue_depth(app, SYNC_QUEUE)
+    depth = queue_depth(current_app, SYNC_QUEUE)
     return depth is not None and depth.messages == 0 and depth.consumers > 0
