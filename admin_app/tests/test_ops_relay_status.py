@@ -9,8 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from sync.models import RelayStatus
-from sync.relay import ClaimedEvent, Relay, RelayConfig, RoundResult
-from sync.relay import log_published
+from sync.relay import ClaimedEvent, Relay, RelayConfig, RoundResult, log_published
 from sync.relay_status import RelayStatusRecorder, publishing_problem
 
 from products.models import OutboxEvent

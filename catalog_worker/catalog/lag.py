@@ -14,35 +14,12 @@ from datetime import datetime
 
 from django.db import connection
 
-from catalog.models import CatalogProduct
+from catalog.sql import LAG_HISTOGRAM_SQL, LAG_SERIES_SQL, LAG_SUMMARY_SQL
 
-_TABLE = CatalogProduct._meta.db_table
 SERIES_POINTS = 30
 MAX_MINUTES = 24 * 60
-# Upper bounds (seconds) of the metrics histogram's buckets.
+# Upper bounds (seconds) of the metrics histogram's buckets, as LAG_HISTOGRAM_SQL counts them.
 HISTOGRAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-_RECENT = f"""
-    SELECT applied_at, GREATEST(0, EXTRACT(EPOCH FROM applied_at - occurred_at)) AS lag
-      FROM {_TABLE}
-     WHERE applied_at >= now() - make_interval(secs => %s)
-"""  # noqa: S608 - the table name is a constant
-SUMMARY_SQL = f"""
-    SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY lag),
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY lag), max(lag)
-      FROM ({_RECENT}) AS recent
-"""  # noqa: S608
-SERIES_SQL = f"""
-    SELECT date_bin(make_interval(secs => %s), applied_at, TIMESTAMPTZ '2000-01-01') AS bucket, count(*),
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), percentile_cont(0.95) WITHIN GROUP (ORDER BY lag)
-      FROM ({_RECENT}) AS recent
-     GROUP BY bucket ORDER BY bucket
-"""  # noqa: S608
-HISTOGRAM_SQL = f"""
-    SELECT {", ".join(f"count(*) FILTER (WHERE lag <= {bound})" for bound in HISTOGRAM_BUCKETS)},
-           count(*), coalesce(sum(lag), 0)
-      FROM ({_RECENT}) AS recent
-"""  # noqa: S608 - bounds are constants of this module
 
 
 @dataclass(frozen=True)
@@ -68,9 +45,9 @@ def lag_summary(*, minutes: int) -> LagSummary:
     seconds = minutes * 60
     bucket = max(1, seconds // SERIES_POINTS)
     with connection.cursor() as cursor:
-        cursor.execute(SUMMARY_SQL, [seconds])
+        cursor.execute(LAG_SUMMARY_SQL, {"seconds": seconds})
         count, p50, p95, worst = cursor.fetchone()
-        cursor.execute(SERIES_SQL, [bucket, seconds])
+        cursor.execute(LAG_SERIES_SQL, {"bucket": bucket, "seconds": seconds})
         series = [LagPoint(start=row[0], count=row[1], p50=float(row[2]), p95=float(row[3]))
                   for row in cursor.fetchall()]
     return LagSummary(minutes=minutes, count=count, p50=_float(p50), p95=_float(p95), max=_float(worst),
@@ -90,7 +67,7 @@ class LagHistogram:
 
 def lag_histogram(*, minutes: int) -> LagHistogram:
     with connection.cursor() as cursor:
-        cursor.execute(HISTOGRAM_SQL, [minutes * 60])
+        cursor.execute(LAG_HISTOGRAM_SQL, {"seconds": minutes * 60})
         row = cursor.fetchone()
     cumulative = list(zip(HISTOGRAM_BUCKETS, row[: len(HISTOGRAM_BUCKETS)], strict=True))
     return LagHistogram(buckets=cumulative, count=row[-2], total=float(row[-1]))

@@ -6,7 +6,7 @@ Two changes to django-celery-results' ``DatabaseBackend``:
   of the manager's ``get_or_create`` and ``save`` (a SELECT, a savepoint, an INSERT
   and a commit of their own). The row holds the same columns, encoded the same way.
 * The task stores its SUCCESS row with the very statement that applies the batch
-  (``STORE_OUTCOME_SQL`` with ``success_row``; catalog.services), so one message
+  (``catalog.sql.APPLY_SQL`` with ``success_row``), so one message
   costs one round trip and one commit (catalog rows, counters and result together)
   and the result says SUCCESS exactly when the change committed.
   The task is declared ``ignore_result`` (Celery then does not store success a
@@ -30,39 +30,8 @@ from typing import Any
 from celery import states
 from django.db import InterfaceError, OperationalError, connection, connections
 from django_celery_results.backends.database import DatabaseBackend
-from django_celery_results.models import TaskResult
 
-_TABLE = TaskResult._meta.db_table
-# What django-celery-results' manager writes on every store (besides the dates).
-_STORED = (
-    "status", "result", "traceback", "meta", "content_encoding", "content_type",
-    "periodic_task_name", "task_name", "task_args", "task_kwargs", "worker",
-)
-_INSERT = f"INSERT INTO {_TABLE} AS r (task_id, {', '.join(_STORED)}, date_created, date_done, date_started)"
-_ON_CONFLICT = f"""
-    ON CONFLICT (task_id) DO UPDATE
-       SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _STORED)},
-           date_done = EXCLUDED.date_done,
-           date_started = COALESCE(EXCLUDED.date_started, r.date_started)
-"""  # noqa: S608 - identifiers are constants of this module; values are bound parameters
-_VALUES = [f"%({c})s" for c in ("task_id", *_STORED)]
-STORE_SQL = f"""
-    {_INSERT}
-    VALUES ({", ".join(_VALUES)}, clock_timestamp(), clock_timestamp(),
-            CASE WHEN %(started)s THEN clock_timestamp() END)
-    {_ON_CONFLICT}
-"""
-# The task's SUCCESS, written by the batch's own statement (catalog.services): the result
-# ``{"applied": n, "stale": m}``, JSON as Celery's encoder writes it, comes from the
-# statement's ``outcome`` CTE.
-_RESULT_FROM_OUTCOME = """format('{"applied": %%s, "stale": %%s}', applied, stale)"""
-STORE_OUTCOME_SQL = f"""
-    {_INSERT}
-    SELECT {", ".join(_RESULT_FROM_OUTCOME if v == "%(result)s" else v for v in _VALUES)},
-           clock_timestamp(), clock_timestamp(), NULL
-      FROM outcome
-    {_ON_CONFLICT}
-"""  # noqa: S608
+from catalog.sql import STORE_RESULT_SQL
 
 
 class SyncResultBackend(DatabaseBackend):
@@ -88,9 +57,9 @@ class SyncResultBackend(DatabaseBackend):
     def _store_result(self, task_id, result, status, traceback=None, request=None, using=None):
         row = self.result_row(task_id, result, status, traceback, request)
         with connections[using or "default"].cursor() as cursor:
-            cursor.execute(STORE_SQL, row)
+            cursor.execute(STORE_RESULT_SQL, row)
         return row["result"]
 
     def success_row(self, request) -> dict[str, Any]:
-        """The running task's SUCCESS row, for ``STORE_OUTCOME_SQL`` (its result comes from the statement)."""
+        """The running task's SUCCESS row, for ``APPLY_SQL`` (its result comes from the statement)."""
         return self.result_row(request.id, None, states.SUCCESS, request=request)

@@ -9,62 +9,21 @@ from typing import Any
 
 from django.db import connection
 
-from catalog.counters import COUNT_OUTCOME_SQL
-from catalog.models import CatalogProduct
-from catalog.results import STORE_OUTCOME_SQL
+from catalog.sql import APPLY_SQL
 from sync_contract import ProductEvent
-
-_TABLE = CatalogProduct._meta.db_table
-_COLUMNS = (
-    "product_id", "sku", "title", "description", "price", "image_url", "is_active",
-    "version", "deleted", "event_id", "occurred_at", "applied_at",
-)
-_UPDATED = [c for c in _COLUMNS if c != "product_id"]
-
-# The version rule lives in the WHERE: a row changes only for a strictly newer
-# version, so a duplicate (equal) or late (older) event changes nothing, and a
-# tombstone (deleted=true at version v) is replaced only by a version above v.
-#
-# The whole batch travels as ONE json parameter that PostgreSQL expands with
-# json_to_recordset: building and planning a 500-row VALUES list cost more than
-# the upsert itself (measured: ~25 ms of client-side quoting and ~5 ms planning
-# per 500 rows, against ~2 ms for one json.dumps).
-UPSERT_SQL = f"""
-    INSERT INTO {_TABLE} AS t ({", ".join(_COLUMNS)})
-    SELECT {", ".join(_COLUMNS[:-1])}, clock_timestamp()
-      FROM json_to_recordset(%(batch)s::json) AS batch(
-           product_id bigint, sku text, title text, description text, price numeric,
-           image_url text, is_active boolean, version bigint, deleted boolean,
-           event_id uuid, occurred_at timestamptz)
-     ORDER BY product_id
-    ON CONFLICT (product_id) DO UPDATE
-       SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)}
-     WHERE t.version < EXCLUDED.version
-"""  # noqa: S608 - identifiers are constants of this module; the batch is a bound parameter
-
-
-def apply_statement(*, count: bool, store_result: bool) -> str:
-    """The upsert, and what is recorded with it, as ONE statement.
-
-    A message is applied, counted (catalog.counters) and its SUCCESS stored
-    (catalog.results) by one statement: one round trip and, outside a caller's
-    transaction, one commit, where the three separately took nine round trips and
-    three commits (measured: the worker's single-event messages were bound by them).
-    The parts read the batch's outcome from the ``outcome`` CTE.
-    """
-    parts = [f"applied AS ({UPSERT_SQL} RETURNING 1)",
-             "outcome AS (SELECT count(*) AS applied, %(total)s - count(*) AS stale FROM applied)"]
-    if count:
-        parts.append(f"counted AS ({COUNT_OUTCOME_SQL})")
-    if store_result:
-        parts.append(f"stored AS ({STORE_OUTCOME_SQL})")
-    return f"WITH {', '.join(parts)} SELECT applied FROM outcome"  # noqa: S608 - constant parts
 
 
 @dataclass(frozen=True)
 class ApplyResult:
     applied: int
     stale: int
+
+
+# APPLY_SQL's result columns when no result is stored (an eager call, a test).
+NO_TASK_RESULT: dict[str, Any] = dict.fromkeys((
+    "task_id", "status", "traceback", "meta", "content_encoding", "content_type", "periodic_task_name", "task_name",
+    "task_args", "task_kwargs", "worker",
+))
 
 
 def newest_per_product(events: Iterable[ProductEvent]) -> list[ProductEvent]:
@@ -99,9 +58,8 @@ def catalog_apply_events(
         }
         for e in newest_per_product(events)
     ])
-    sql = apply_statement(count=counter_shard is not None, store_result=task_result is not None)
-    params = {**(task_result or {}), "batch": batch, "total": len(events), "counter_shard": counter_shard}
+    params = {**(task_result or NO_TASK_RESULT), "batch": batch, "total": len(events), "counter_shard": counter_shard}
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(APPLY_SQL, params)
         (applied,) = cursor.fetchone()
     return ApplyResult(applied=applied, stale=len(events) - applied)

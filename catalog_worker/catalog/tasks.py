@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 
 from celery import shared_task
 from celery.exceptions import Reject
@@ -11,9 +12,10 @@ from celery.signals import task_prerun
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
-from catalog.counters import counter_shard, log_applied
-from catalog.services import catalog_apply_events
-from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, validate_envelope
+from catalog.counters import counter_shard
+from catalog.services import ApplyResult, catalog_apply_events
+from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, ProductEvent, validate_envelope
+from sync_contract.logs import product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +80,24 @@ def sync_products(self, envelope):
 
     log_applied(task_id=self.request.id, events=events, result=result)
     return {"applied": result.applied, "stale": result.stale}
+
+
+def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:
+    """One INFO line per message: a single event with its ids, a batch with its
+    product_id:version pairs (truncated; one DEBUG line per event when DEBUG is on)."""
+    if len(events) == 1:
+        e = events[0]
+        logger.info(
+            "%s event_id=%s product_id=%s version=%s op=%s task_id=%s",
+            "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op, task_id,
+        )
+    else:
+        logger.info(
+            "batch of %d events task_id=%s: applied=%d stale=%d products=%s",
+            len(events), task_id, result.applied, result.stale,
+            product_versions((e.product_id, e.version) for e in events),
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            for e in events:
+                logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
+                             task_id, e.event_id, e.product_id, e.version, e.op)
