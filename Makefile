@@ -50,13 +50,13 @@ test: lint ## Lint, then all three test suites; fails if any suite fails, is mis
 	exit $$status
 
 # pytest exits 5 when it collects no test: like any non-zero exit, that fails the target.
-test-admin: venv ## admin_app/tests (pytest-django, admin_project.settings.local)
+test-admin: venv ## admin_app/tests (pytest-django, admin_project.settings.test)
 	@test -d admin_app/tests || { echo "test-admin: admin_app/tests is missing" >&2; exit 1; }
-	cd admin_app && $(PYTEST) $(PYTEST_CONFIG) --ds=admin_project.settings.local tests
+	cd admin_app && $(PYTEST) $(PYTEST_CONFIG) --ds=admin_project.settings.test tests
 
-test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.settings.local)
+test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.settings.test)
 	@test -d catalog_worker/tests || { echo "test-catalog: catalog_worker/tests is missing" >&2; exit 1; }
-	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.local tests
+	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.test tests
 
 test-system: venv ## tests/ at the root: contract, system, deploy and reliability tests (every fault scenario, 6 s load phases)
 	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }

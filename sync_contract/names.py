@@ -11,7 +11,3 @@ SYNC_ROUTING_KEY = "catalog.product_sync"
 DEAD_LETTER_EXCHANGE = "catalog.dlx"
 DEAD_LETTER_QUEUE = "catalog.product_sync.dead"
 DEAD_LETTER_ROUTING_KEY = "catalog.product_sync.dead"
-
-# Header set on messages that the worker itself moves to the dead-letter queue,
-# so the reason travels with the message.
-REJECT_REASON_HEADER = "x-sync-reject-reason"

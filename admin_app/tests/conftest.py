@@ -7,19 +7,6 @@ from rest_framework.test import APIClient
 from .factories import PASSWORD
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # Hashing a password properly takes a good part of a second; test users need no protection.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def _no_catalog_by_default(settings) -> None:
-    # Nothing listens on port 9 here: the catalog "cannot be reached" unless a test
-    # starts one (the ``catalog`` fixture), and no test talks to a developer's catalog.
-    settings.CATALOG_API_URL = "http://127.0.0.1:9"
-
-
 @pytest.fixture
 def staff_user(db):
     return get_user_model().objects.create_user("staff", password=PASSWORD, is_staff=True)

@@ -37,11 +37,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-test-password-1"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def staff(db):
     return get_user_model().objects.create_user("staff", password=PASSWORD, is_staff=True)

@@ -32,7 +32,7 @@ import admin_project
 from admin_project.celery_app import app as admin_app
 import sync.relay, sync.publisher, products.services, products.admin, products.api
 from django.core.management import load_command_class
-load_command_class("products", "relay_outbox")
+load_command_class("sync", "relay_outbox")
 """
 
 
