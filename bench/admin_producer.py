@@ -116,7 +116,10 @@ def run_steady(args) -> dict:
         raise errors[0]
     lags.sort()
     return {
-        "count": total, "clients": args.clients, "started": started, "finished": finished,
+        "count": total,
+        "clients": args.clients,
+        "started": started,
+        "finished": finished,
         "achieved_rate": total / (finished - started),
         "lag_p99_ms": lags[int(0.99 * (len(lags) - 1))] * 1000 if lags else 0.0,
         "lag_max_ms": lags[-1] * 1000 if lags else 0.0,

@@ -49,8 +49,9 @@ def _load(stack, clients: int, seconds: float, warmup: float = 1.0) -> dict:
             started = time.monotonic()
             if started >= end:
                 break
-            response = session.post(url, json={"sku": f"a{tag}-{n}-{i}", "title": "API bench", "price": "9.99"},
-                                    timeout=30)
+            response = session.post(
+                url, json={"sku": f"a{tag}-{n}-{i}", "title": "API bench", "price": "9.99"}, timeout=30
+            )
             i += 1
             if response.status_code == 201:
                 mine["ok"] += 1
@@ -73,8 +74,12 @@ def _load(stack, clients: int, seconds: float, warmup: float = 1.0) -> dict:
             errors[status] = errors.get(status, 0) + n
     latencies = [v for r in results for v in r["latencies"]]
     return {
-        "creates": ok, "seconds": round(elapsed, 3), "rate": round(rate(ok, elapsed), 1), "errors": errors,
-        "p50_ms": round(percentile(latencies, 50), 2), "p99_ms": round(percentile(latencies, 99), 2),
+        "creates": ok,
+        "seconds": round(elapsed, 3),
+        "rate": round(rate(ok, elapsed), 1),
+        "errors": errors,
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
     }
 
 
@@ -101,9 +106,14 @@ def _summary(runs: list[dict]) -> dict:
     def median(key: str) -> float:
         return round(percentile([r[key] for r in runs], 50), 2)
 
-    return {"rate": median("rate"), "p50_ms": median("p50_ms"), "p99_ms": median("p99_ms"),
-            "errors": sum(sum(r["errors"].values()) for r in runs), "rates": [r["rate"] for r in runs],
-            "runs": runs}
+    return {
+        "rate": median("rate"),
+        "p50_ms": median("p50_ms"),
+        "p99_ms": median("p99_ms"),
+        "errors": sum(sum(r["errors"].values()) for r in runs),
+        "rates": [r["rate"] for r in runs],
+        "runs": runs,
+    }
 
 
 def api(res: Resources, opts: Options) -> dict:
@@ -131,15 +141,27 @@ def api(res: Resources, opts: Options) -> dict:
                 stack = stacks[mode, side][0]
                 runs[mode, side].append(_load(stack, opts.api_clients, opts.api_seconds))
                 if mode == "full" and side == "up":  # let its pipeline finish before the next load
-                    wait_until(lambda s=stack: _caught_up(s), timeout=300, interval=0.5,
-                               what="api: broker-up catalog caught up")
+                    wait_until(
+                        lambda s=stack: _caught_up(s),
+                        timeout=300,
+                        interval=0.5,
+                        what="api: broker-up catalog caught up",
+                    )
     modes = {}
     for mode in opts.api_stacks:
         up, down = _summary(runs[mode, "up"]), _summary(runs[mode, "down"])
         down["pending_outbox_after"] = stacks[mode, "down"][0].pending_outbox()
-        modes[mode] = {"up": up, "down": down,
-                       "down_over_up": round(down["rate"] / up["rate"], 3) if up["rate"] else None}
+        modes[mode] = {
+            "up": up,
+            "down": down,
+            "down_over_up": round(down["rate"] / up["rate"], 3) if up["rate"] else None,
+        }
     for stack, _started in stacks.values():
         res.close_stack(stack)
-    return {"scenario": "api", "clients": opts.api_clients, "seconds": opts.api_seconds,
-            "rounds": opts.api_rounds, "modes": modes}
+    return {
+        "scenario": "api",
+        "clients": opts.api_clients,
+        "seconds": opts.api_seconds,
+        "rounds": opts.api_rounds,
+        "modes": modes,
+    }

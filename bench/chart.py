@@ -18,8 +18,14 @@ def _steady(ax, steady: dict | None) -> None:
         return
     points = steady.get("points") or []
     if points:
-        ax.scatter([p[0] for p in points], [max(p[1], 0.1) for p in points], s=2, alpha=0.3, color="tab:blue",
-                   label="each change")
+        ax.scatter(
+            [p[0] for p in points],
+            [max(p[1], 0.1) for p in points],
+            s=2,
+            alpha=0.3,
+            color="tab:blue",
+            label="each change",
+        )
     series = steady["series"]
     ax.plot([b["t"] for b in series], [b["p50"] for b in series], color="tab:green", label="p50 per 0.5 s")
     ax.plot([b["t"] for b in series], [b["p99"] for b in series], color="tab:red", label="p99 per 0.5 s")
@@ -29,12 +35,14 @@ def _steady(ax, steady: dict | None) -> None:
     ax.set_xlabel(f"seconds since the first change ({steady['rate']:.0f} changes/s)")
     ax.set_ylabel("ms")
     ax.legend(fontsize=7, loc="upper right")
+
     def ms(key: str) -> str:
         value = steady[key]
         return f"> {steady['drain_limit_s']:.0f} s" if value is None else f"{value:.1f} ms"
 
-    ax.text(0.01, 0.02, f"p50 {ms('p50_ms')}  p95 {ms('p95_ms')}  p99 {ms('p99_ms')}",
-            transform=ax.transAxes, fontsize=8)
+    ax.text(
+        0.01, 0.02, f"p50 {ms('p50_ms')}  p95 {ms('p95_ms')}  p99 {ms('p99_ms')}", transform=ax.transAxes, fontsize=8
+    )
 
 
 def _throughput(ax, results: dict) -> None:
@@ -76,18 +84,26 @@ def _progress(ax, results: dict) -> None:
         if tl["committed"]:
             ax.plot(*zip(*tl["committed"], strict=True), color="tab:cyan", label="bulk: committed in admin")
         if tl.get("published"):
-            ax.plot(*zip(*tl["published"], strict=True), color="tab:orange", ls="--",
-                    label="bulk: published (confirmed)")
+            ax.plot(
+                *zip(*tl["published"], strict=True), color="tab:orange", ls="--", label="bulk: published (confirmed)"
+            )
         if tl["applied"]:
             ax.plot(*zip(*tl["applied"], strict=True), color="tab:blue", label="bulk: applied in catalog")
         drawn = True
     if d := results.get("drain"):
         if d["timeline"].get("published"):
-            ax.plot(*zip(*d["timeline"]["published"], strict=True), color="tab:red", ls="--",
-                    label="drain: published (0 = relay start)")
+            ax.plot(
+                *zip(*d["timeline"]["published"], strict=True),
+                color="tab:red",
+                ls="--",
+                label="drain: published (0 = relay start)",
+            )
         if d["timeline"]["applied"]:
-            ax.plot(*zip(*d["timeline"]["applied"], strict=True), color="tab:purple",
-                    label="drain: applied (0 = relay start)")
+            ax.plot(
+                *zip(*d["timeline"]["applied"], strict=True),
+                color="tab:purple",
+                label="drain: applied (0 = relay start)",
+            )
         drawn = True
     if r := results.get("reference"):
         if r["timeline"]["applied"]:

@@ -109,8 +109,10 @@ class RssSampler:
         busy = sum(getattr(last, f) - getattr(first, f) for f in ("user", "system", "nice", "irq", "softirq"))
         idle = (last.idle - first.idle) + (last.iowait - first.iowait)
         self.machine = {
-            "wall_seconds": round(wall, 2), "cpus": psutil.cpu_count(),
-            "busy_cpu_seconds": round(busy, 2), "idle_cpu_seconds": round(idle, 2),
+            "wall_seconds": round(wall, 2),
+            "cpus": psutil.cpu_count(),
+            "busy_cpu_seconds": round(busy, 2),
+            "idle_cpu_seconds": round(idle, 2),
             "busy_fraction": round(busy / (busy + idle), 3) if busy + idle else 0.0,
             "services_cpu_seconds": service_cpu_used(services_first, services_last),
         }
@@ -152,7 +154,14 @@ class RssSampler:
 
     def summary(self) -> list[dict]:
         return [
-            {"process": s.label, "pid": s.pid, "peak_mb": round(s.peak, 1), "first_mb": round(s.first, 1),
-             "last_mb": round(s.last, 1), "samples": len(s.rss_mb), "cpu_seconds": round(s.cpu_seconds, 2)}
+            {
+                "process": s.label,
+                "pid": s.pid,
+                "peak_mb": round(s.peak, 1),
+                "first_mb": round(s.first, 1),
+                "last_mb": round(s.last, 1),
+                "samples": len(s.rss_mb),
+                "cpu_seconds": round(s.cpu_seconds, 2),
+            }
             for s in self.series.values()
         ]

@@ -41,9 +41,24 @@ class Profiler:
         raw = self.out_dir / f"{name}.raw.txt"
         log = (self.out_dir / f"{name}.py-spy.log").open("wb")
         popen = subprocess.Popen(
-            [exe, "record", "--pid", str(pid), "--rate", str(self.rate), "--format", "raw", "--idle", "--threads",
-             "--nonblocking", "--output", str(raw)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(self.rate),
+                "--format",
+                "raw",
+                "--idle",
+                "--threads",
+                "--nonblocking",
+                "--output",
+                str(raw),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self.running[name] = (popen, raw)

@@ -89,8 +89,7 @@ def produce(args) -> None:
     for i in range(args.count):
         # With confirms on, basic_publish blocks until the broker acks this message
         # (and raises if it nacks or returns it): one round trip per change.
-        channel.basic_publish("", args.queue, json.dumps(event(i, args.prefix)).encode(), persistent,
-                              mandatory=True)
+        channel.basic_publish("", args.queue, json.dumps(event(i, args.prefix)).encode(), persistent, mandatory=True)
     finished = time.time()
     connection.close()
     Path(args.out).write_text(json.dumps({"count": args.count, "started": started, "finished": finished}))
@@ -109,10 +108,22 @@ def consume(args) -> None:
         e = json.loads(body)
         d = e["data"]
         with db.cursor() as cursor:
-            cursor.execute(UPSERT_SQL, (
-                e["product_id"], d["sku"], d["title"], d["description"], d["price"], d["image_url"],
-                d["is_active"], e["version"], e["op"] == "delete", e["event_id"], e["occurred_at"],
-            ))
+            cursor.execute(
+                UPSERT_SQL,
+                (
+                    e["product_id"],
+                    d["sku"],
+                    d["title"],
+                    d["description"],
+                    d["price"],
+                    d["image_url"],
+                    d["is_active"],
+                    e["version"],
+                    e["op"] == "delete",
+                    e["event_id"],
+                    e["occurred_at"],
+                ),
+            )
         db.commit()
         ch.basic_ack(method.delivery_tag)
         handled += 1

@@ -53,52 +53,98 @@ ORDER = ("bulk", "reference", "drain", "steady", "api")  # bulk and its referenc
 RESULTS = REPO / "bench" / "results"
 
 TARGETS = {
-    "bulk_rate": 20_000, "bulk_over_reference": 10.0, "steady_p50_ms": 15.0, "steady_p99_ms": 100.0,
-    "relay_rss_mb": 120.0, "worker_rss_mb": 150.0, "api_down_over_up_min": 0.9,
+    "bulk_rate": 20_000,
+    "bulk_over_reference": 10.0,
+    "steady_p50_ms": 15.0,
+    "steady_p99_ms": 100.0,
+    "relay_rss_mb": 120.0,
+    "worker_rss_mb": 150.0,
+    "api_down_over_up_min": 0.9,
 }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--only", help=f"scenarios to run, comma-separated, of: {','.join(ALL)}")
     p.add_argument("--skip", help="scenarios to leave out, comma-separated")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 5,000 bulk/reference changes, 5 s steady, 3 s API (explicit sizes win)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 5,000 bulk/reference changes, 5 s steady, 3 s API (explicit sizes win)",
+    )
     p.add_argument("--bulk-count", type=int, help="changes in bulk, drain (and reference); default 100000")
     p.add_argument("--bulk-txn", type=int, default=500, help="changes per admin transaction in bulk/drain")
-    p.add_argument("--bulk-mode", choices=["create", "import", "auto"], default="auto",
-                   help="create: product_create per change inside each transaction; import: product_import "
-                        "per transaction (if the service layer has it); auto: import when available")
+    p.add_argument(
+        "--bulk-mode",
+        choices=["create", "import", "auto"],
+        default="auto",
+        help="create: product_create per change inside each transaction; import: product_import "
+        "per transaction (if the service layer has it); auto: import when available",
+    )
     p.add_argument("--steady-rate", type=float, default=200.0, help="changes per second in steady")
     p.add_argument("--steady-seconds", type=float, help="duration of steady; default 30")
-    p.add_argument("--steady-clients", type=int, default=4,
-                   help="concurrent producer connections sharing the steady rate (as staff requests would)")
-    p.add_argument("--steady-drain-limit", type=float, default=120.0,
-                   help="seconds to wait after the steady producer for the catalog to catch up; changes still "
-                        "not applied then count as infinitely late")
+    p.add_argument(
+        "--steady-clients",
+        type=int,
+        default=4,
+        help="concurrent producer connections sharing the steady rate (as staff requests would)",
+    )
+    p.add_argument(
+        "--steady-drain-limit",
+        type=float,
+        default=120.0,
+        help="seconds to wait after the steady producer for the catalog to catch up; changes still "
+        "not applied then count as infinitely late",
+    )
     p.add_argument("--ref-count", type=int, help="changes in reference; default: the bulk count")
     p.add_argument("--ref-prefetch", type=int, default=100, help="reference consumer's prefetch (basic.qos)")
-    p.add_argument("--ref-queue-type", choices=["classic", "quorum"], default="classic",
-                   help="reference queue type (the tutorial's design: a classic durable queue)")
+    p.add_argument(
+        "--ref-queue-type",
+        choices=["classic", "quorum"],
+        default="classic",
+        help="reference queue type (the tutorial's design: a classic durable queue)",
+    )
     p.add_argument("--api-clients", type=int, default=4)
     p.add_argument("--api-seconds", type=float, help="measured seconds per API run; default 10")
-    p.add_argument("--api-rounds", type=int, default=3,
-                   help="alternating broker-up/broker-down load rounds; figures are the median round")
-    p.add_argument("--api-stacks", default="full,web",
-                   help="comma-separated: full = web + relay + worker running during the API load (as deployed); "
-                        "web = gunicorn alone (does the web path itself depend on the broker?)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"environment for the system's processes (e.g. {', '.join(TUNABLES[:2])})")
-    p.add_argument("--settings", choices=["production", "local"], default="production",
-                   help="Django settings flavour of every process (production: DEBUG off, secrets from env)")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy the producer, relay and worker processes during bulk and steady (perturbs their "
-                        "figures); raw stacks and summaries in bench/results/profile/<scenario>/")
+    p.add_argument(
+        "--api-rounds",
+        type=int,
+        default=3,
+        help="alternating broker-up/broker-down load rounds; figures are the median round",
+    )
+    p.add_argument(
+        "--api-stacks",
+        default="full,web",
+        help="comma-separated: full = web + relay + worker running during the API load (as deployed); "
+        "web = gunicorn alone (does the web path itself depend on the broker?)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"environment for the system's processes (e.g. {', '.join(TUNABLES[:2])})",
+    )
+    p.add_argument(
+        "--settings",
+        choices=["production", "local"],
+        default="production",
+        help="Django settings flavour of every process (production: DEBUG off, secrets from env)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the producer, relay and worker processes during bulk and steady (perturbs their "
+        "figures); raw stacks and summaries in bench/results/profile/<scenario>/",
+    )
     p.add_argument("--name", default="latest", help="results file name under bench/results/ (default latest)")
-    p.add_argument("--clean-stale", action="store_true",
-                   help="first drop bench_* databases and bench-* vhosts left by killed runs (not while another "
-                        "bench runs)")
+    p.add_argument(
+        "--clean-stale",
+        action="store_true",
+        help="first drop bench_* databases and bench-* vhosts left by killed runs (not while another bench runs)",
+    )
     p.add_argument("--no-chart", action="store_true", help="skip the PNG (no matplotlib needed)")
     args = p.parse_args(argv)
 
@@ -140,8 +186,10 @@ def cpu_part(r: dict) -> str:
     procs = ", ".join(f"{name} {sec:.1f}" for name, sec in r["cpu"].items())
     services = ", ".join(f"{name} {sec:.1f}" for name, sec in machine.get("services_cpu_seconds", {}).items())
     db = ", ".join(f"{name} DB {sec:.1f}" for name, sec in r.get("db_active_seconds", {}).items())
-    return (f" | cpu s in {machine['wall_seconds']:.1f} s: {procs}; {services} (*shared services); "
-            f"machine {100 * machine['busy_fraction']:.0f}% busy | statement time s: {db}")
+    return (
+        f" | cpu s in {machine['wall_seconds']:.1f} s: {procs}; {services} (*shared services); "
+        f"machine {100 * machine['busy_fraction']:.0f}% busy | statement time s: {db}"
+    )
 
 
 def line_bulk(b: dict) -> str:
@@ -169,8 +217,11 @@ def ms(s: dict, key: str) -> str:
 
 
 def line_steady(s: dict) -> str:
-    late = "" if s["complete"] else (
-        f" ({s['not_applied_in_limit']} not applied {s['drain_limit_s']:.0f} s after the last change)")
+    late = (
+        ""
+        if s["complete"]
+        else (f" ({s['not_applied_in_limit']} not applied {s['drain_limit_s']:.0f} s after the last change)")
+    )
     return (
         f"steady     {fmt(s['count'])} changes at {s['rate']:.0f}/s from {s.get('clients', 1)} clients "
         f"(achieved {s['achieved_rate']:.1f}/s): "
@@ -202,15 +253,19 @@ def line_memory(results: dict) -> str:
 def line_api(a: dict) -> str:
     def side(name: str, r: dict) -> str:
         rounds = "/".join(f"{v:.0f}" for v in r["rates"])
-        return (f"broker {name} {r['rate']:.1f} creates/s (rounds {rounds}; p50 {r['p50_ms']:.1f} ms, "
-                f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']})")
+        return (
+            f"broker {name} {r['rate']:.1f} creates/s (rounds {rounds}; p50 {r['p50_ms']:.1f} ms, "
+            f"p99 {r['p99_ms']:.1f} ms, errors {r['errors']})"
+        )
 
     parts = [
         f"{mode} stack: {side('up', m['up'])}, {side('down', m['down'])}, down/up = {m['down_over_up']:.3f}"
         for mode, m in a["modes"].items()
     ]
-    return (f"api        {a['clients']} clients x {a['seconds']:.0f} s x {a['rounds']} rounds (median round) | "
-            + " | ".join(parts))
+    return (
+        f"api        {a['clients']} clients x {a['seconds']:.0f} s x {a['rounds']} rounds (median round) | "
+        + " | ".join(parts)
+    )
 
 
 def target_lines(results: dict) -> list[str]:
@@ -230,13 +285,21 @@ def target_lines(results: dict) -> list[str]:
         if relay:
             check("relay peak RSS MB (bulk)", relay[0], relay[0] <= t["relay_rss_mb"], "<= 120")
         if workers:
-            check("worst worker process peak RSS MB (bulk)", max(workers), max(workers) <= t["worker_rss_mb"],
-                  "<= 150 each")
+            check(
+                "worst worker process peak RSS MB (bulk)",
+                max(workers),
+                max(workers) <= t["worker_rss_mb"],
+                "<= 150 each",
+            )
     if s := results.get("steady"):
         for key, limit in (("p50_ms", t["steady_p50_ms"]), ("p99_ms", t["steady_p99_ms"])):
             value = s[key]
-            check(f"steady {key.replace('_', ' ')}", ms(s, key), value is not None and value <= limit,
-                  f"<= {limit:.0f} ms")
+            check(
+                f"steady {key.replace('_', ' ')}",
+                ms(s, key),
+                value is not None and value <= limit,
+                f"<= {limit:.0f} ms",
+            )
     if a := results.get("api"):
         for mode, m in a["modes"].items():
             ratio = m["down_over_up"]
@@ -251,8 +314,10 @@ def git_state() -> dict:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "admin_app",
-                                                                   "catalog_worker", "sync_contract", "docker"))}
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--", "admin_app", "catalog_worker", "sync_contract", "docker")),
+    }
 
 
 def preflight() -> None:
@@ -291,8 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             drop_stale(stale_dbs, stale_vhosts, Broker(port=int(os.environ.get("TEST_RABBIT_PORT", "5672"))))
             print(f"bench: removed {len(stale_dbs)} databases and {len(stale_vhosts)} vhosts of killed runs")
         else:
-            print(f"bench: {len(stale_dbs)} bench_* databases and {len(stale_vhosts)} bench-* vhosts exist "
-                  "(a run killed before it cleaned up, or a bench running now); --clean-stale removes them")
+            print(
+                f"bench: {len(stale_dbs)} bench_* databases and {len(stale_vhosts)} bench-* vhosts exist "
+                "(a run killed before it cleaned up, or a bench running now); --clean-stale removes them"
+            )
     log_root = RESULTS / "logs"
     profile_dir = RESULTS / "profile"
     shutil.rmtree(log_root, ignore_errors=True)
@@ -301,32 +368,50 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(profile_dir, ignore_errors=True)
         profile_dir.mkdir(parents=True)
     opts = Options(
-        bulk_count=args.bulk_count, bulk_txn=args.bulk_txn, bulk_mode=args.bulk_mode,
-        steady_rate=args.steady_rate, steady_seconds=args.steady_seconds, steady_clients=args.steady_clients,
+        bulk_count=args.bulk_count,
+        bulk_txn=args.bulk_txn,
+        bulk_mode=args.bulk_mode,
+        steady_rate=args.steady_rate,
+        steady_seconds=args.steady_seconds,
+        steady_clients=args.steady_clients,
         steady_drain_limit=args.steady_drain_limit,
-        ref_count=args.ref_count, ref_prefetch=args.ref_prefetch, ref_queue_type=args.ref_queue_type,
-        api_clients=args.api_clients, api_seconds=args.api_seconds, api_stacks=args.api_stacks,
+        ref_count=args.ref_count,
+        ref_prefetch=args.ref_prefetch,
+        ref_queue_type=args.ref_queue_type,
+        api_clients=args.api_clients,
+        api_seconds=args.api_seconds,
+        api_stacks=args.api_stacks,
         api_rounds=args.api_rounds,
-        profile=args.profile, profile_dir=profile_dir,
+        profile=args.profile,
+        profile_dir=profile_dir,
     )
     todo = set(args.scenarios)
     if "memory" in todo and not todo & {"bulk", "drain"}:
         todo.add("bulk")
     runners = {
-        "bulk": lambda: bulk(res, opts), "drain": lambda: bulk(res, opts, drain=True),
-        "steady": lambda: steady(res, opts), "reference": lambda: reference(res, opts),
+        "bulk": lambda: bulk(res, opts),
+        "drain": lambda: bulk(res, opts, drain=True),
+        "steady": lambda: steady(res, opts),
+        "reference": lambda: reference(res, opts),
         "api": lambda: api(res, opts),
     }
     started = time.time()
     meta = {
-        "started": datetime.now(UTC).isoformat(timespec="seconds"), "argv": sys.argv[1:], "git": git_state(),
-        "cpus": os.cpu_count(), "overrides": args.overrides, "settings": args.settings,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": sys.argv[1:],
+        "git": git_state(),
+        "cpus": os.cpu_count(),
+        "overrides": args.overrides,
+        "settings": args.settings,
         "tunables_in_env": {k: os.environ[k] for k in TUNABLES if os.environ.get(k)},
         "options": {k: v for k, v in vars(opts).items() if k != "profile_dir"},
     }
     results: dict = {}
-    print(f"bench: scenarios {', '.join(s for s in ORDER if s in todo)}; overrides {args.overrides or 'none'}; "
-          f"logs in {log_root.relative_to(REPO)}", flush=True)
+    print(
+        f"bench: scenarios {', '.join(s for s in ORDER if s in todo)}; overrides {args.overrides or 'none'}; "
+        f"logs in {log_root.relative_to(REPO)}",
+        flush=True,
+    )
     res = Resources(log_root, args.settings, args.overrides)
     try:
         print("bench: migrating template databases …", flush=True)
@@ -342,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name]["loadavg_1m_before"] = round(load_before, 2)
             results[name]["cpu_pressure_avg60_before"] = pressure_before
             line = {
-                "bulk": lambda: line_bulk(results["bulk"]), "drain": lambda: line_drain(results["drain"]),
+                "bulk": lambda: line_bulk(results["bulk"]),
+                "drain": lambda: line_drain(results["drain"]),
                 "steady": lambda: line_steady(results["steady"]),
                 "reference": lambda: line_reference(results["reference"], results.get("bulk")),
                 "api": lambda: line_api(results["api"]),
@@ -377,18 +463,20 @@ def write_results(args, meta: dict, results: dict) -> None:
     # Every change's latency is only in the chart. The time series (progress, RSS, latency
     # buckets) go to the run's history file; <name>.json keeps the figures, small enough to diff.
     series_keys = {"points", "series", "timeline", "memory_series"}
-    full = {k: {kk: vv for kk, vv in v.items() if kk != "points"} if isinstance(v, dict) else v
-            for k, v in results.items()}
-    figures = {k: {kk: vv for kk, vv in v.items() if kk not in series_keys} if isinstance(v, dict) else v
-               for k, v in results.items()}
+    full = {
+        k: {kk: vv for kk, vv in v.items() if kk != "points"} if isinstance(v, dict) else v for k, v in results.items()
+    }
+    figures = {
+        k: {kk: vv for kk, vv in v.items() if kk not in series_keys} if isinstance(v, dict) else v
+        for k, v in results.items()
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     history = RESULTS / "history"
     history.mkdir(exist_ok=True)
     history_path = history / f"run-{stamp}.json"
     history_path.write_text(json.dumps({"meta": meta, "targets": TARGETS, "results": full}) + "\n")
     path = RESULTS / f"{args.name}.json"
-    document = {"meta": meta, "targets": TARGETS, "series_in": str(history_path.relative_to(REPO)),
-                "results": figures}
+    document = {"meta": meta, "targets": TARGETS, "series_in": str(history_path.relative_to(REPO)), "results": figures}
     path.write_text(json.dumps(document, indent=1) + "\n")
     print(f"bench: results in {path.relative_to(REPO)}", end="")
     if not args.no_chart:

@@ -50,8 +50,17 @@ class Stalled(RuntimeError):
     pass
 
 
-def wait_for_count(dbname: str, sql: str, expected: int, *, stall_timeout: float, what: str,
-                   interval: float = 0.25, logs: list[Process] = (), give_up_after: float | None = None) -> bool:
+def wait_for_count(
+    dbname: str,
+    sql: str,
+    expected: int,
+    *,
+    stall_timeout: float,
+    what: str,
+    interval: float = 0.25,
+    logs: list[Process] = (),
+    give_up_after: float | None = None,
+) -> bool:
     """Poll ``sql`` (a count) until it reaches ``expected``; fail if it stops moving for ``stall_timeout``.
 
     With ``give_up_after`` (seconds), return False when that time is up instead of waiting on.
@@ -80,11 +89,22 @@ def wait_for_count(dbname: str, sql: str, expected: int, *, stall_timeout: float
         conn.close()
 
 
-def run_producer(res: Resources, stack, name: str, args: list[str], *, timeout: float,
-                 profiler: Profiler | None = None, sampler: RssSampler | None = None) -> dict:
+def run_producer(
+    res: Resources,
+    stack,
+    name: str,
+    args: list[str],
+    *,
+    timeout: float,
+    profiler: Profiler | None = None,
+    sampler: RssSampler | None = None,
+) -> dict:
     out = stack.log_dir / f"{name}.json"
-    popen = res.popen(f"{stack.name}-{name}", [sys.executable, "-m", "bench.admin_producer", *args, "--out", str(out)],
-                      env=stack.process_env("admin"))
+    popen = res.popen(
+        f"{stack.name}-{name}",
+        [sys.executable, "-m", "bench.admin_producer", *args, "--out", str(out)],
+        env=stack.process_env("admin"),
+    )
     if profiler:
         profiler.start("producer", popen.pid)
     if sampler:
@@ -131,14 +151,18 @@ def sessions(dbname: str) -> int:
 def db_time(stack) -> dict[str, float]:
     """Seconds PostgreSQL spent executing statements in each of the stack's databases (its own
     databases, so all of it is this scenario's; waiting for a CPU included)."""
-    rows = query("postgres", "SELECT datname, active_time FROM pg_stat_database WHERE datname IN (%s, %s)",
-                 [stack.admin_db, stack.catalog_db])
+    rows = query(
+        "postgres",
+        "SELECT datname, active_time FROM pg_stat_database WHERE datname IN (%s, %s)",
+        [stack.admin_db, stack.catalog_db],
+    )
     named = {stack.admin_db: "admin", stack.catalog_db: "catalog"}
     return {named[name]: round((ms or 0) / 1000, 2) for name, ms in rows}
 
 
-def applied_timeline(dbname: str, table: str, since: float, width: float = 0.25,
-                     column: str = "applied_at") -> list[tuple[float, int]]:
+def applied_timeline(
+    dbname: str, table: str, since: float, width: float = 0.25, column: str = "applied_at"
+) -> list[tuple[float, int]]:
     """Cumulative rows by ``column`` (a timestamp), per ``width`` seconds since ``since`` (epoch)."""
     rows = query(
         dbname,
@@ -172,37 +196,64 @@ def bulk(res: Resources, opts: Options, *, drain: bool = False) -> dict:
     profiler = pipeline_profiler(opts, label, relay, worker) if not drain else None
 
     roots = {"worker": worker.pid, **({"relay": relay.pid} if relay else {})}
-    producer_args = ["bulk", "--count", str(count), "--txn", str(opts.bulk_txn), "--mode", opts.bulk_mode,
-                     "--prefix", label]
+    producer_args = [
+        "bulk",
+        "--count",
+        str(count),
+        "--txn",
+        str(opts.bulk_txn),
+        "--mode",
+        opts.bulk_mode,
+        "--prefix",
+        label,
+    ]
     count_sql = "SELECT count(*) FROM catalog_catalogproduct WHERE version = 1"
     result: dict = {"scenario": label, "count": count}
     profiles = {}
     try:
         with RssSampler(roots) as sampler:
-            produced = run_producer(res, stack, "producer", producer_args, timeout=max(600.0, count / 50),
-                                    profiler=profiler, sampler=sampler)
+            produced = run_producer(
+                res,
+                stack,
+                "producer",
+                producer_args,
+                timeout=max(600.0, count / 50),
+                profiler=profiler,
+                sampler=sampler,
+            )
             relay_started = None
             if drain:
                 relay = stack.start("admin-relay")
                 relay_started = wait_relay_ready(relay)
                 sampler.watch("relay", relay.pid)
                 profiler = pipeline_profiler(opts, label, relay, worker)
-            wait_for_count(stack.catalog_db, count_sql, count, stall_timeout=opts.stall_timeout,
-                           what=f"{label}: catalog complete", logs=[relay, worker])
+            wait_for_count(
+                stack.catalog_db,
+                count_sql,
+                count,
+                stall_timeout=opts.stall_timeout,
+                what=f"{label}: catalog complete",
+                logs=[relay, worker],
+            )
             sampler_started = sampler.started
     finally:
         if profiler:
             profiles = profiler.stop()
-    applied_first, applied_end = (float(v) for v in query(
-        stack.catalog_db,
-        "SELECT extract(epoch FROM min(applied_at)), extract(epoch FROM max(applied_at)) FROM catalog_catalogproduct",
-    )[0])
+    applied_first, applied_end = (
+        float(v)
+        for v in query(
+            stack.catalog_db,
+            "SELECT extract(epoch FROM min(applied_at)), extract(epoch FROM max(applied_at))"
+            " FROM catalog_catalogproduct",
+        )[0]
+    )
     commits = produced["commits"]
     started, last_commit = produced["started"], commits[-1][0]
     messages = dict(query(stack.catalog_db, "SELECT status, count(*) FROM django_celery_results_taskresult GROUP BY 1"))
 
     result.update(
-        mode=produced["mode"], txn=produced["txn"],
+        mode=produced["mode"],
+        txn=produced["txn"],
         commit_seconds=round(last_commit - started, 3),
         commit_rate=round(rate(count, last_commit - started), 1),
         complete_after_last_commit=round(applied_end - last_commit, 3),
@@ -214,8 +265,11 @@ def bulk(res: Resources, opts: Options, *, drain: bool = False) -> dict:
         memory=[m for m in sampler.summary() if m["process"] != "producer"],
         cpu={m["process"]: m["cpu_seconds"] for m in sampler.summary()},
         machine=sampler.machine,
-        memory_series={s.label: [s.times, [round(v, 1) for v in s.rss_mb]] for s in sampler.series.values()
-                       if s.label != "producer"},
+        memory_series={
+            s.label: [s.times, [round(v, 1) for v in s.rss_mb]]
+            for s in sampler.series.values()
+            if s.label != "producer"
+        },
     )
     if drain:
         result.update(
@@ -255,23 +309,62 @@ def steady(res: Resources, opts: Options) -> dict:
     warm = int(opts.steady_rate * opts.steady_warmup)
     # Warm-up first (connections opened, code paths loaded), at the same pace; not counted.
     if warm:
-        run_producer(res, stack, "warmup", ["steady", "--rate", str(opts.steady_rate), "--seconds",
-                                            str(opts.steady_warmup), "--clients", str(opts.steady_clients),
-                                            "--prefix", "warm"], timeout=120)
-        wait_for_count(stack.catalog_db, "SELECT count(*) FROM catalog_catalogproduct WHERE sku LIKE 'warm-%'",
-                       warm, stall_timeout=opts.stall_timeout, what="steady: warm-up applied", logs=[relay, worker])
+        run_producer(
+            res,
+            stack,
+            "warmup",
+            [
+                "steady",
+                "--rate",
+                str(opts.steady_rate),
+                "--seconds",
+                str(opts.steady_warmup),
+                "--clients",
+                str(opts.steady_clients),
+                "--prefix",
+                "warm",
+            ],
+            timeout=120,
+        )
+        wait_for_count(
+            stack.catalog_db,
+            "SELECT count(*) FROM catalog_catalogproduct WHERE sku LIKE 'warm-%'",
+            warm,
+            stall_timeout=opts.stall_timeout,
+            what="steady: warm-up applied",
+            logs=[relay, worker],
+        )
     profiler = pipeline_profiler(opts, "steady", relay, worker)
     try:
         with RssSampler({"worker": worker.pid, "relay": relay.pid}) as sampler:
-            produced = run_producer(res, stack, "producer", ["steady", "--rate", str(opts.steady_rate), "--seconds",
-                                                             str(opts.steady_seconds), "--clients",
-                                                             str(opts.steady_clients), "--prefix", "steady"],
-                                    timeout=opts.steady_seconds * 3 + 60, profiler=profiler, sampler=sampler)
+            produced = run_producer(
+                res,
+                stack,
+                "producer",
+                [
+                    "steady",
+                    "--rate",
+                    str(opts.steady_rate),
+                    "--seconds",
+                    str(opts.steady_seconds),
+                    "--clients",
+                    str(opts.steady_clients),
+                    "--prefix",
+                    "steady",
+                ],
+                timeout=opts.steady_seconds * 3 + 60,
+                profiler=profiler,
+                sampler=sampler,
+            )
             # A pipeline slower than the offered rate builds a backlog; past this limit the
             # changes not applied yet count as infinitely late (so p99 reads "> limit").
             complete = wait_for_count(
-                stack.catalog_db, "SELECT count(*) FROM catalog_catalogproduct WHERE sku LIKE 'steady-%'", total,
-                stall_timeout=opts.stall_timeout, what="steady: catalog complete", logs=[relay, worker],
+                stack.catalog_db,
+                "SELECT count(*) FROM catalog_catalogproduct WHERE sku LIKE 'steady-%'",
+                total,
+                stall_timeout=opts.stall_timeout,
+                what="steady: catalog complete",
+                logs=[relay, worker],
                 give_up_after=opts.steady_drain_limit,
             )
     finally:
@@ -281,10 +374,13 @@ def steady(res: Resources, opts: Options) -> dict:
         "SELECT product_id, extract(epoch FROM occurred_at), extract(epoch FROM applied_at - occurred_at) * 1000"
         " FROM catalog_catalogproduct WHERE sku LIKE 'steady-%'",
     )
-    published = dict(query(
-        stack.admin_db,
-        "SELECT product_id, extract(epoch FROM published_at) FROM products_outboxevent WHERE published_at IS NOT NULL",
-    ))
+    published = dict(
+        query(
+            stack.admin_db,
+            "SELECT product_id, extract(epoch FROM published_at) FROM products_outboxevent"
+            " WHERE published_at IS NOT NULL",
+        )
+    )
     late = total - len(rows)
     latencies = [float(r[2]) for r in rows] + [math.inf] * late
     relay_leg = [(float(published[r[0]]) - float(r[1])) * 1000 for r in rows if r[0] in published]
@@ -292,7 +388,10 @@ def steady(res: Resources, opts: Options) -> dict:
     points = sorted((float(r[1]) - origin, float(r[2])) for r in rows)
     messages = scalar(stack.catalog_db, "SELECT count(*) FROM django_celery_results_taskresult")
     result = {
-        "scenario": "steady", "count": total, "rate": opts.steady_rate, "seconds": opts.steady_seconds,
+        "scenario": "steady",
+        "count": total,
+        "rate": opts.steady_rate,
+        "seconds": opts.steady_seconds,
         "achieved_rate": round(produced["achieved_rate"], 1),
         "clients": opts.steady_clients,
         "producer_lag_p99_ms": round(produced["lag_p99_ms"], 2),
@@ -343,16 +442,31 @@ def reference(res: Resources, opts: Options) -> dict:
     ready, out = log_dir / "consumer.ready", log_dir / "producer.json"
     common = ["--amqp", url, "--count", str(count), "--queue-type", opts.ref_queue_type]
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
-    consumer = res.popen("reference-consumer", [sys.executable, "-m", "bench.reference", "consume", *common,
-                                                "--db", db, "--prefetch", str(opts.ref_prefetch),
-                                                "--ready", str(ready)], env=env)
+    consumer = res.popen(
+        "reference-consumer",
+        [
+            sys.executable,
+            "-m",
+            "bench.reference",
+            "consume",
+            *common,
+            "--db",
+            db,
+            "--prefetch",
+            str(opts.ref_prefetch),
+            "--ready",
+            str(ready),
+        ],
+        env=env,
+    )
     deadline = time.monotonic() + 30
     while not ready.exists():
         if consumer.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("reference consumer did not start; see reference-consumer.log")
         time.sleep(0.05)
-    producer = res.popen("reference-producer", [sys.executable, "-m", "bench.reference", "produce", *common,
-                                                "--out", str(out)], env=env)
+    producer = res.popen(
+        "reference-producer", [sys.executable, "-m", "bench.reference", "produce", *common, "--out", str(out)], env=env
+    )
 
     class _Log:  # what wait_for_count shows when stalled
         name = "reference"
@@ -361,15 +475,24 @@ def reference(res: Resources, opts: Options) -> dict:
         def log(self):
             return self.log_path.read_text(errors="replace")
 
-    wait_for_count(db, "SELECT count(*) FROM ref_product", count, stall_timeout=opts.stall_timeout,
-                   what="reference: consumer applied all", logs=[_Log()])
+    wait_for_count(
+        db,
+        "SELECT count(*) FROM ref_product",
+        count,
+        stall_timeout=opts.stall_timeout,
+        what="reference: consumer applied all",
+        logs=[_Log()],
+    )
     producer.wait(60)
     consumer.wait(30)
     produced = json.loads(out.read_text())
     applied_end = float(scalar(db, "SELECT extract(epoch FROM max(applied_at)) FROM ref_product"))
     started, finished = produced["started"], produced["finished"]
     return {
-        "scenario": "reference", "count": count, "queue_type": opts.ref_queue_type, "prefetch": opts.ref_prefetch,
+        "scenario": "reference",
+        "count": count,
+        "queue_type": opts.ref_queue_type,
+        "prefetch": opts.ref_prefetch,
         "seconds": round(applied_end - started, 3),
         "rate": round(rate(count, applied_end - started), 1),
         "publish_rate": round(rate(count, finished - started), 1),

@@ -46,8 +46,14 @@ from tests.system.harness import (
 HARNESS_TEST_VALUES = ("CATALOG_WORKER_CONCURRENCY", "WEB_CONCURRENCY", "RELAY_POLL_INTERVAL")
 # The variables the system reads that a benchmark may want to vary.
 TUNABLES = (
-    "RELAY_BATCH_SIZE", "RELAY_CLAIM_SIZE", "RELAY_LINGER", "RELAY_POLL_INTERVAL", "RELAY_PUBLISH_TIMEOUT",
-    "CATALOG_WORKER_CONCURRENCY", "CATALOG_WORKER_PREFETCH", "WEB_CONCURRENCY",
+    "RELAY_BATCH_SIZE",
+    "RELAY_CLAIM_SIZE",
+    "RELAY_LINGER",
+    "RELAY_POLL_INTERVAL",
+    "RELAY_PUBLISH_TIMEOUT",
+    "CATALOG_WORKER_CONCURRENCY",
+    "CATALOG_WORKER_PREFETCH",
+    "WEB_CONCURRENCY",
 )
 
 
@@ -107,8 +113,9 @@ def wait_relay_ready(process: Process, timeout: float = 60) -> float:
 
 def wait_web_ready(stack: Stack, timeout: float = 90) -> None:
     url = stack.url("admin", "/admin/login/")
-    wait_until(lambda: requests.get(url, timeout=3).status_code == 200, timeout=timeout, interval=0.2,
-               what="admin web answers")
+    wait_until(
+        lambda: requests.get(url, timeout=3).status_code == 200, timeout=timeout, interval=0.2, what="admin web answers"
+    )
 
 
 class Resources:
@@ -150,8 +157,9 @@ class Resources:
         log = (self.log_root / f"{name}.log").open("ab")
         popen = None
         try:
-            popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                argv, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         finally:
             log.close()
             if popen is not None:
@@ -164,10 +172,14 @@ class Resources:
         log_dir = self.log_root / label
         log_dir.mkdir(parents=True, exist_ok=True)
         stack = BenchStack(
-            name=suffix, broker=broker or self.shared_broker,
-            admin_db=f"bench_admin_{suffix}", catalog_db=f"bench_catalog_{suffix}",
-            vhost=f"bench-{self.run_id}-{label}", log_dir=log_dir,
-            overrides=self.overrides, flavour=self.flavour,
+            name=suffix,
+            broker=broker or self.shared_broker,
+            admin_db=f"bench_admin_{suffix}",
+            catalog_db=f"bench_catalog_{suffix}",
+            vhost=f"bench-{self.run_id}-{label}",
+            log_dir=log_dir,
+            overrides=self.overrides,
+            flavour=self.flavour,
         )
         self.database(stack.admin_db, template=admin_tpl)
         self.database(stack.catalog_db, template=catalog_tpl)
@@ -193,8 +205,13 @@ class Resources:
             }
             script = "python manage.py migrate --noinput -v 0 && python manage.py createsuperuser --noinput"
             running = [
-                subprocess.Popen(["bash", "-c", script], cwd=REPO / project, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                subprocess.Popen(
+                    ["bash", "-c", script],
+                    cwd=REPO / project,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
                 for project in ("admin_app", "catalog_worker")
             ]
             for popen in running:
@@ -260,8 +277,13 @@ def stop_broker(broker: ThrowawayBroker) -> None:
 def stale_resources() -> tuple[list[str], list[str]]:
     """Databases and vhosts of earlier bench runs that were killed before they could clean up."""
     dbs = [r[0] for r in query("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'bench\\_%'")]
-    listed = subprocess.run(["rabbitmqctl", "list_vhosts", "--quiet", "--no-table-headers"], capture_output=True,
-                            text=True, timeout=90, check=False).stdout.split()
+    listed = subprocess.run(
+        ["rabbitmqctl", "list_vhosts", "--quiet", "--no-table-headers"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    ).stdout.split()
     return dbs, [v for v in listed if v.startswith("bench-")]
 
 

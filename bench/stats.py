@@ -31,8 +31,13 @@ def bucketed(points: Sequence[tuple[float, float]], width: float) -> list[dict]:
     for t, v in points:
         buckets.setdefault(int(t // width), []).append(v)
     return [
-        {"t": round(key * width, 3), "n": len(vals), "p50": round(percentile(vals, 50), 2),
-         "p99": round(percentile(vals, 99), 2), "max": round(max(vals), 2)}
+        {
+            "t": round(key * width, 3),
+            "n": len(vals),
+            "p50": round(percentile(vals, 50), 2),
+            "p99": round(percentile(vals, 99), 2),
+            "max": round(max(vals), 2),
+        }
         for key, vals in sorted(buckets.items())
     ]
 

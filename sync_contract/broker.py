@@ -26,8 +26,9 @@ def queue_depth(app: Celery, queue: str, *, timeout: float = 2.0) -> QueueDepth 
     try:
         with app.connection_for_read(connect_timeout=timeout) as connection:
             # One attempt, no pause before giving up: a refused connection answers at once.
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0,
-                                         timeout=timeout)
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout
+            )
             channel = connection.channel()
             try:
                 _name, messages, consumers = channel.queue_declare(queue=queue, passive=True)

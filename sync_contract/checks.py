@@ -48,8 +48,11 @@ def check_celery_conf(conf: Mapping[str, Any]) -> list[checks.CheckMessage]:
 
     options = _get(conf, "broker_transport_options") or {}
     if not options.get("confirm_publish"):
-        error("E001", "publisher confirms are off (broker_transport_options['confirm_publish'] is not true)",
-              "A publish must return only once the broker has the message; use sync_contract.celery_settings.")
+        error(
+            "E001",
+            "publisher confirms are off (broker_transport_options['confirm_publish'] is not true)",
+            "A publish must return only once the broker has the message; use sync_contract.celery_settings.",
+        )
     for name in ("task_serializer", "result_serializer"):
         if _get(conf, name) != "json":
             error("E002", f"{name} is {_get(conf, name)!r}, not 'json'", "Only JSON travels; nothing pickled.")
@@ -60,35 +63,56 @@ def check_celery_conf(conf: Mapping[str, Any]) -> list[checks.CheckMessage]:
     if not _get(conf, "task_acks_late"):
         error("E004", "task_acks_late is off", "Ack after the task ran, or a killed worker loses its message.")
     if not _get(conf, "task_reject_on_worker_lost"):
-        error("E005", "task_reject_on_worker_lost is off",
-              "A message whose worker died must go back to the queue, not be acked.")
+        error(
+            "E005",
+            "task_reject_on_worker_lost is off",
+            "A message whose worker died must go back to the queue, not be acked.",
+        )
     if _get(conf, "task_acks_on_failure_or_timeout"):
-        error("E006", "task_acks_on_failure_or_timeout is on",
-              "A failed task must be rejected (dead-lettered), not acked away.")
+        error(
+            "E006",
+            "task_acks_on_failure_or_timeout is on",
+            "A failed task must be rejected (dead-lettered), not acked away.",
+        )
 
     queues = {q.name: q for q in (_get(conf, "task_queues") or ())}
     queue = queues.get(SYNC_QUEUE)
     if queue is None:
-        error("E007", f"the task queue {SYNC_QUEUE!r} is not configured (task_queues)",
-              "Use sync_contract.topology.sync_queue in CELERY_TASK_QUEUES.")
+        error(
+            "E007",
+            f"the task queue {SYNC_QUEUE!r} is not configured (task_queues)",
+            "Use sync_contract.topology.sync_queue in CELERY_TASK_QUEUES.",
+        )
         return errors
     args = queue.queue_arguments or {}
     if args.get("x-queue-type") != "quorum" or not queue.durable:
-        error("E008", f"{SYNC_QUEUE} is not a durable quorum queue (x-queue-type={args.get('x-queue-type')!r})",
-              "Only a quorum queue has a delivery limit and at-least-once dead-lettering.")
+        error(
+            "E008",
+            f"{SYNC_QUEUE} is not a durable quorum queue (x-queue-type={args.get('x-queue-type')!r})",
+            "Only a quorum queue has a delivery limit and at-least-once dead-lettering.",
+        )
     if args.get("x-dead-letter-exchange") != DEAD_LETTER_EXCHANGE:
-        error("E009", f"{SYNC_QUEUE} has no dead-letter exchange {DEAD_LETTER_EXCHANGE!r} "
-                      f"(x-dead-letter-exchange={args.get('x-dead-letter-exchange')!r})",
-              "A rejected message would be dropped instead of kept in the dead-letter queue.")
+        error(
+            "E009",
+            f"{SYNC_QUEUE} has no dead-letter exchange {DEAD_LETTER_EXCHANGE!r} "
+            f"(x-dead-letter-exchange={args.get('x-dead-letter-exchange')!r})",
+            "A rejected message would be dropped instead of kept in the dead-letter queue.",
+        )
     limit = args.get("x-delivery-limit")
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        error("E010", f"{SYNC_QUEUE} has no delivery limit (x-delivery-limit={limit!r})",
-              "A message that kills its worker every time would loop forever.")
+        error(
+            "E010",
+            f"{SYNC_QUEUE} has no delivery limit (x-delivery-limit={limit!r})",
+            "A message that kills its worker every time would loop forever.",
+        )
     if args.get("x-dead-letter-strategy") == "at-least-once" and args.get("x-overflow") != "reject-publish":
         error("E011", "at-least-once dead-lettering needs x-overflow=reject-publish", "See sync_contract.topology.")
     if queue.exchange is None or queue.exchange.name != SYNC_EXCHANGE or queue.exchange.type != "topic":
-        error("E012", f"{SYNC_QUEUE} must be bound to the topic exchange {SYNC_EXCHANGE!r}",
-              "Celery's native delayed delivery (countdown retries) works only with a topic exchange.")
+        error(
+            "E012",
+            f"{SYNC_QUEUE} must be bound to the topic exchange {SYNC_EXCHANGE!r}",
+            "Celery's native delayed delivery (countdown retries) works only with a topic exchange.",
+        )
     return errors
 
 
@@ -103,8 +127,9 @@ def check_broker(app, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[checks.C
         with app.connection_for_write(connect_timeout=timeout) as connection:
             where = connection.as_uri()  # the password masked
             # One attempt, no pause before giving up: a refused connection answers at once.
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0,
-                                         timeout=timeout)
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout
+            )
             channel = connection.channel()
             try:
                 declare_topology(channel)
@@ -112,20 +137,24 @@ def check_broker(app, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[checks.C
                 if channel.is_open:
                     channel.close()
     except PreconditionFailed as exc:
-        return [checks.Error(
-            f"the broker holds the sync queues with other arguments than the contract: {exc}",
-            hint="A queue's arguments cannot change in place. Drain the queue, delete it (rabbitmqctl "
-                 "delete_queue …) and restart, or fix the settings to match sync_contract.topology.",
-            id="sync.E020",
-        )]
+        return [
+            checks.Error(
+                f"the broker holds the sync queues with other arguments than the contract: {exc}",
+                hint="A queue's arguments cannot change in place. Drain the queue, delete it (rabbitmqctl "
+                "delete_queue …) and restart, or fix the settings to match sync_contract.topology.",
+                id="sync.E020",
+            )
+        ]
     except Exception as exc:  # noqa: BLE001 - any connection failure is reported, not raised
         where = locals().get("where") or _mask(url)
-        return [checks.Warning(
-            f"the broker at {where} cannot be reached now ({type(exc).__name__}: {exc})",
-            hint="Edits are kept in the outbox and published when it is back; check CELERY_BROKER_URL "
-                 "and the broker if this persists.",
-            id="sync.W021",
-        )]
+        return [
+            checks.Warning(
+                f"the broker at {where} cannot be reached now ({type(exc).__name__}: {exc})",
+                hint="Edits are kept in the outbox and published when it is back; check CELERY_BROKER_URL "
+                "and the broker if this persists.",
+                id="sync.W021",
+            )
+        ]
     return []
 
 

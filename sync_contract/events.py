@@ -190,7 +190,7 @@ def _bool(value: Any, index: int, field: str) -> bool:
 def _price(value: Any, index: int, field: str) -> Decimal:
     # A string only: a JSON float has already lost the exact cents.
     if type(value) is not str:
-        raise _invalid(index, field, f"must be a decimal string such as \"12.50\", not {value!r}")
+        raise _invalid(index, field, f'must be a decimal string such as "12.50", not {value!r}')
     try:
         price = Decimal(value)
     except InvalidOperation:
@@ -203,7 +203,8 @@ def _price(value: Any, index: int, field: str) -> Decimal:
     whole_digits = len(digits) + exponent if price else 0
     if places > PRICE_DECIMAL_PLACES or whole_digits > PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES:
         raise _invalid(
-            index, field,
+            index,
+            field,
             f"must have at most {PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES} digits "
             f"before and {PRICE_DECIMAL_PLACES} after the point, not {value!r}",
         )

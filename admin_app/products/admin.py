@@ -91,8 +91,10 @@ class ProductAdmin(admin.ModelAdmin):
     def resync_selected(self, request, queryset: QuerySet[Product]) -> None:
         count = product_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
-            request, f"{count} product{'s' if count != 1 else ''} queued for resync: the relay re-sends the "
-                     "current state; the catalog applies it where it lags.", messages.SUCCESS,
+            request,
+            f"{count} product{'s' if count != 1 else ''} queued for resync: the relay re-sends the "
+            "current state; the catalog applies it where it lags.",
+            messages.SUCCESS,
         )
 
     def save_model(self, request, obj: Product, form, change: bool) -> None:

@@ -34,16 +34,17 @@ def not_blank(value: str) -> None:
 # carry the contract's limits (lengths, no NUL character, no blank sku or title), so
 # the admin, the API and the service layer refuse such a value with a field error.
 class Product(models.Model):
-    sku = models.CharField(max_length=SKU_MAX, unique=True,
-                           validators=[not_blank, ProhibitNullCharactersValidator()])
+    sku = models.CharField(max_length=SKU_MAX, unique=True, validators=[not_blank, ProhibitNullCharactersValidator()])
     title = models.CharField(max_length=TITLE_MAX, validators=[not_blank, ProhibitNullCharactersValidator()])
-    description = models.TextField(blank=True, default="", validators=[
-        MaxLengthValidator(DESCRIPTION_MAX), ProhibitNullCharactersValidator()])
+    description = models.TextField(
+        blank=True, default="", validators=[MaxLengthValidator(DESCRIPTION_MAX), ProhibitNullCharactersValidator()]
+    )
     price = models.DecimalField(
         max_digits=PRICE_MAX_DIGITS, decimal_places=PRICE_DECIMAL_PLACES, validators=[MinValueValidator(0)]
     )
-    image_url = models.URLField(max_length=IMAGE_URL_MAX, blank=True, default="",
-                                validators=[ProhibitNullCharactersValidator()])
+    image_url = models.URLField(
+        max_length=IMAGE_URL_MAX, blank=True, default="", validators=[ProhibitNullCharactersValidator()]
+    )
     is_active = models.BooleanField(default=True)
     # Grows by one on every change, delete included; the catalog applies an event
     # only if its version is newer than the one it holds.
@@ -87,8 +88,7 @@ class OutboxEvent(models.Model):
         indexes = [
             # The relay's claim query reads only pending rows, in id order.
             models.Index(fields=["id"], name="outbox_pending", condition=Q(published_at__isnull=True)),
-            models.Index(fields=["published_at"], name="outbox_published",
-                         condition=Q(published_at__isnull=False)),
+            models.Index(fields=["published_at"], name="outbox_published", condition=Q(published_at__isnull=False)),
             HashIndex(fields=["event_id"], name="outbox_event_id"),
         ]
 

@@ -95,8 +95,9 @@ def attach_catalog_state(products: Iterable[Product]) -> bool:
         product.catalog_known = held is not None
         version = (held or {}).get(product.pk)
         product.catalog_version = version.version if version and not version.deleted else None
-        product.sync_state = combined_state(outbox_state, product.version, version) if held is not None else (
-            outbox_state)
+        product.sync_state = (
+            combined_state(outbox_state, product.version, version) if held is not None else (outbox_state)
+        )
     return held is not None
 
 
@@ -129,6 +130,12 @@ def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit:
         return StateFilter(published if state == "published" else queryset.none(), note)
     applied = {pk for pk, version in candidates if combined_state("published", version, held.get(pk)) == "applied"}
     chosen = applied if state == "applied" else {pk for pk, _ in candidates} - applied
-    note = (f"Only the {scan_limit:,} most recently changed published products were checked against the catalog; "
-            "`manage.py check_drift` compares every product.") if capped else ""
+    note = (
+        (
+            f"Only the {scan_limit:,} most recently changed published products were checked against the catalog; "
+            "`manage.py check_drift` compares every product."
+        )
+        if capped
+        else ""
+    )
     return StateFilter(queryset.filter(pk__in=chosen), note)

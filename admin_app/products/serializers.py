@@ -11,7 +11,17 @@ class ProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
         fields = (
-            "id", "sku", "title", "description", "price", "image_url", "is_active",
-            "version", "sync_state", "catalog_version", "created_at", "updated_at",
+            "id",
+            "sku",
+            "title",
+            "description",
+            "price",
+            "image_url",
+            "is_active",
+            "version",
+            "sync_state",
+            "catalog_version",
+            "created_at",
+            "updated_at",
         )
         read_only_fields = ("id", "version", "sync_state", "catalog_version", "created_at", "updated_at")

@@ -156,10 +156,15 @@ def _quick_text(field):
     blank = field.blank and not_blank not in field.validators
 
     def quick(value):
-        if (type(value) is str and (blank or value.strip()) and "\x00" not in value
-                and (max_length is None or len(value) <= max_length)):
+        if (
+            type(value) is str
+            and (blank or value.strip())
+            and "\x00" not in value
+            and (max_length is None or len(value) <= max_length)
+        ):
             return value
         return _UNSURE
+
     return quick
 
 

@@ -8,8 +8,15 @@ from sync.models import DriftCheck, RelayStatus
 
 @admin.register(RelayStatus)
 class RelayStatusAdmin(ReadOnlyAdmin):
-    list_display = ("relay_id", "failing", "consecutive_failures", "last_success_at", "last_attempt_at",
-                    "last_seen_at", "stopped_at")
+    list_display = (
+        "relay_id",
+        "failing",
+        "consecutive_failures",
+        "last_success_at",
+        "last_attempt_at",
+        "last_seen_at",
+        "stopped_at",
+    )
     readonly_fields = [f.name for f in RelayStatus._meta.fields]
 
     @admin.display(boolean=True, description="failing")

@@ -66,7 +66,8 @@ class Differences:
     catalog_products: int = 0
     # product_id -> (admin side or None, catalog side or None)
     found: dict[str, dict[int, tuple[AdminSide | None, CatalogVersion | None]]] = field(
-        default_factory=lambda: {kind: {} for kind in KINDS})
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
     in_flight: int = 0
 
     def total(self) -> int:
@@ -155,11 +156,21 @@ def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PA
 def repair(diff: Differences) -> int:
     """Re-send what differs (see the module docstring); returns how many products were re-sent."""
     repaired = 0
-    deletes = {e.product_id: e for e in OutboxEvent.objects.filter(
-        op=OutboxEvent.Op.DELETE, product_id__in=[pid for kind in KINDS for pid, (admin, _) in diff.found[kind].items()
-                                                   if admin is not None and admin.deleted]).order_by("version")}
-    live_resend = [pid for kind in ("missing", "stale") for pid, (admin, _) in diff.found[kind].items()
-                   if not admin.deleted]
+    deletes = {
+        e.product_id: e
+        for e in OutboxEvent.objects.filter(
+            op=OutboxEvent.Op.DELETE,
+            product_id__in=[
+                pid
+                for kind in KINDS
+                for pid, (admin, _) in diff.found[kind].items()
+                if admin is not None and admin.deleted
+            ],
+        ).order_by("version")
+    }
+    live_resend = [
+        pid for kind in ("missing", "stale") for pid, (admin, _) in diff.found[kind].items() if not admin.deleted
+    ]
     for start in range(0, len(live_resend), 1000):
         repaired += product_resync(product_ids=live_resend[start : start + 1000])
     for kind in ("missing", "stale"):
@@ -192,8 +203,13 @@ def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict | 
     return 1
 
 
-def run_drift_check(*, repair_found: bool = False, trigger: str = "command",
-                    grace_seconds: float | None = None, page_size: int = catalog_client.PAGE_SIZE) -> DriftCheck:
+def run_drift_check(
+    *,
+    repair_found: bool = False,
+    trigger: str = "command",
+    grace_seconds: float | None = None,
+    page_size: int = catalog_client.PAGE_SIZE,
+) -> DriftCheck:
     """Compare, optionally repair, and store the run as a DriftCheck."""
     grace = settings.DRIFT_GRACE_SECONDS if grace_seconds is None else grace_seconds
     check = DriftCheck(ran_at=timezone.now(), trigger=trigger)
@@ -220,9 +236,18 @@ def run_drift_check(*, repair_found: bool = False, trigger: str = "command",
     check.finished_at = timezone.now()
     check.save()
     log = logger.info if diff.total() == 0 else logger.warning
-    log("drift check (%s): admin=%d catalog=%d missing=%d stale=%d extra=%d ahead=%d in_flight=%d repaired=%d",
-        trigger, check.admin_products, check.catalog_products, check.missing, check.stale, check.extra,
-        check.ahead, check.in_flight, check.repaired)
+    log(
+        "drift check (%s): admin=%d catalog=%d missing=%d stale=%d extra=%d ahead=%d in_flight=%d repaired=%d",
+        trigger,
+        check.admin_products,
+        check.catalog_products,
+        check.missing,
+        check.stale,
+        check.extra,
+        check.ahead,
+        check.in_flight,
+        check.repaired,
+    )
     return check
 
 

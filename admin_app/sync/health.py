@@ -38,17 +38,22 @@ class Outbox:
 
 def outbox_summary() -> Outbox:
     pending = OutboxEvent.objects.filter(published_at__isnull=True)
-    row = pending.aggregate(backlog=Count("pk"), failing=Count("pk", filter=Q(attempts__gt=0)),
-                            oldest=Min("occurred_at"))
+    row = pending.aggregate(
+        backlog=Count("pk"), failing=Count("pk", filter=Q(attempts__gt=0)), oldest=Min("occurred_at")
+    )
     age = (timezone.now() - row["oldest"]).total_seconds() if row["oldest"] else None
     return Outbox(backlog=row["backlog"], failing=row["failing"], oldest_pending_age=age)
 
 
 def recent_errors(limit: int = 10) -> list[dict[str, Any]]:
     """The distinct errors of events still waiting, most frequent first."""
-    rows = (OutboxEvent.objects.filter(published_at__isnull=True, attempts__gt=0).exclude(last_error="")
-            .values("last_error").annotate(events=Count("pk"), products=Count("product_id", distinct=True))
-            .order_by("-events")[:limit])
+    rows = (
+        OutboxEvent.objects.filter(published_at__isnull=True, attempts__gt=0)
+        .exclude(last_error="")
+        .values("last_error")
+        .annotate(events=Count("pk"), products=Count("product_id", distinct=True))
+        .order_by("-events")[:limit]
+    )
     return list(rows)
 
 
@@ -75,11 +80,15 @@ def lag_chart(series: list[dict[str, Any]], minutes: int) -> dict[str, Any] | No
         return f"{x:.1f},{y:.1f}"
 
     return {
-        "width": CHART_WIDTH, "height": CHART_HEIGHT, "top": top, "bottom_y": CHART_HEIGHT - 20,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+        "top": top,
+        "bottom_y": CHART_HEIGHT - 20,
         "p50": " ".join(xy(p, "p50_seconds") for p in series),
         "p95": " ".join(xy(p, "p95_seconds") for p in series),
-        "points": [{"xy": xy(p, "p95_seconds").split(","), "p95": p["p95_seconds"], "count": p["count"]}
-                   for p in series],
+        "points": [
+            {"xy": xy(p, "p95_seconds").split(","), "p95": p["p95_seconds"], "count": p["count"]} for p in series
+        ],
     }
 
 

@@ -20,14 +20,20 @@ from sync_contract.metrics import FunctionCollector, metrics_view
 def collect():
     outbox = outbox_summary()
     yield GaugeMetricFamily("sync_outbox_backlog", "Outbox events waiting to be published.", value=outbox.backlog)
-    yield GaugeMetricFamily("sync_outbox_oldest_pending_seconds", "Age of the oldest waiting outbox event.",
-                            value=outbox.oldest_pending_age or 0.0)
-    yield GaugeMetricFamily("sync_outbox_failing", "Waiting outbox events whose publish failed at least once.",
-                            value=outbox.failing)
-    failures = GaugeMetricFamily("sync_relay_consecutive_failures", "Failed publish rounds in a row, per relay.",
-                                 labels=["relay"])
-    up = GaugeMetricFamily("sync_relay_publishing", "1 if the relay's last publish attempt succeeded.",
-                           labels=["relay"])
+    yield GaugeMetricFamily(
+        "sync_outbox_oldest_pending_seconds",
+        "Age of the oldest waiting outbox event.",
+        value=outbox.oldest_pending_age or 0.0,
+    )
+    yield GaugeMetricFamily(
+        "sync_outbox_failing", "Waiting outbox events whose publish failed at least once.", value=outbox.failing
+    )
+    failures = GaugeMetricFamily(
+        "sync_relay_consecutive_failures", "Failed publish rounds in a row, per relay.", labels=["relay"]
+    )
+    up = GaugeMetricFamily(
+        "sync_relay_publishing", "1 if the relay's last publish attempt succeeded.", labels=["relay"]
+    )
     for relay in live_relays():
         failures.add_metric([relay.relay_id], relay.consecutive_failures)
         up.add_metric([relay.relay_id], 0 if relay.failing else 1)
@@ -35,12 +41,17 @@ def collect():
     yield up
     last = DriftCheck.objects.first()
     if last is not None:
-        yield GaugeMetricFamily("sync_drift_differences", "Differences found by the last drift check.",
-                                value=last.differences)
-        yield GaugeMetricFamily("sync_drift_ok", "1 if the last drift check found the catalog equal (or repaired).",
-                                value=1 if last.ok else 0)
-        yield GaugeMetricFamily("sync_drift_last_run_timestamp_seconds", "When the last drift check ran.",
-                                value=last.ran_at.timestamp())
+        yield GaugeMetricFamily(
+            "sync_drift_differences", "Differences found by the last drift check.", value=last.differences
+        )
+        yield GaugeMetricFamily(
+            "sync_drift_ok",
+            "1 if the last drift check found the catalog equal (or repaired).",
+            value=1 if last.ok else 0,
+        )
+        yield GaugeMetricFamily(
+            "sync_drift_last_run_timestamp_seconds", "When the last drift check ran.", value=last.ran_at.timestamp()
+        )
 
 
 metrics = metrics_view(lambda: [FunctionCollector(collect)])

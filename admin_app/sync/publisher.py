@@ -75,7 +75,11 @@ class SentEvents:
             connection = _connect(self.app, self.timeout, confirm_publish=False)
             self._connection = connection
             self._dispatcher = self.app.events.Dispatcher(
-                connection, enabled=True, buffer_group=["task"], buffer_limit=10_000, buffer_while_offline=False,
+                connection,
+                enabled=True,
+                buffer_group=["task"],
+                buffer_limit=10_000,
+                buffer_while_offline=False,
             )
         return self._dispatcher
 

@@ -94,7 +94,8 @@ def claim_events(cursor, limit: int) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due events, oldest first."""
     cursor.execute(CLAIM_SQL, {"limit": limit})
     return sorted(  # RETURNING has no order; publish oldest first
-        (ClaimedEvent(*row) for row in cursor.fetchall()), key=attrgetter("outbox_id"),
+        (ClaimedEvent(*row) for row in cursor.fetchall()),
+        key=attrgetter("outbox_id"),
     )
 
 
@@ -119,15 +120,23 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                 failed_ids = [e.outbox_id for e in claimed[start:]]
                 cursor.execute(
                     MARK_FAILED_SQL,
-                    {"error": str(exc)[:LAST_ERROR_MAX], "backoff_max": config.backoff_max,
-                     "backoff_base": config.backoff_base, "ids": failed_ids},
+                    {
+                        "error": str(exc)[:LAST_ERROR_MAX],
+                        "backoff_max": config.backoff_max,
+                        "backoff_base": config.backoff_base,
+                        "ids": failed_ids,
+                    },
                 )
                 result.failed = len(failed_ids)
                 result.error = str(exc)
                 first = claimed[start]
                 logger.warning(
                     "publish failed for %d events (first event_id=%s product_id=%s version=%s): %s",
-                    len(failed_ids), first.event_id, first.product_id, first.version, exc,
+                    len(failed_ids),
+                    first.event_id,
+                    first.product_id,
+                    first.version,
+                    exc,
                 )
                 break
             result.published += len(chunk)
@@ -141,18 +150,31 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     DEBUG is on."""
     if len(events) == 1:
         e = events[0]
-        logger.info("published event_id=%s product_id=%s version=%s op=%s task_id=%s",
-                    e.event_id, e.product_id, e.version, e.op, task_id)
+        logger.info(
+            "published event_id=%s product_id=%s version=%s op=%s task_id=%s",
+            e.event_id,
+            e.product_id,
+            e.version,
+            e.op,
+            task_id,
+        )
         return
     logger.info(
         "published %d events in one message task_id=%s products=%s",
-        len(events), task_id, product_versions((e.product_id, e.version) for e in events),
+        len(events),
+        task_id,
+        product_versions((e.product_id, e.version) for e in events),
     )
     if logger.isEnabledFor(logging.DEBUG):
         for e in events:
-            logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                         task_id, e.event_id, e.product_id, e.version, e.op)
-
+            logger.debug(
+                "in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
+                task_id,
+                e.event_id,
+                e.product_id,
+                e.version,
+                e.op,
+            )
 
 
 def prune_published(retention_seconds: float) -> int:
@@ -197,7 +219,9 @@ class Relay:
     def run(self) -> None:
         logger.info(
             "relay started: batch_size=%d claim_size=%d poll_interval=%.1fs",
-            self.config.batch_size, self.config.claim_size, self.config.poll_interval,
+            self.config.batch_size,
+            self.config.claim_size,
+            self.config.poll_interval,
         )
         db_backoff = 0.0
         self.drift.start()
@@ -209,8 +233,9 @@ class Relay:
                     self.status.record_round(result)
                     self._maybe_prune()
                     backlog = result.claimed == self.config.claim_size and not result.failed
-                    burst = (not backlog and not result.failed and self.config.linger > 0
-                             and result.claimed >= BURST_EVENTS)
+                    burst = (
+                        not backlog and not result.failed and self.config.linger > 0 and result.claimed >= BURST_EVENTS
+                    )
                     # Inside the try: it reads the database too. Only before a wait on LISTEN.
                     idle = None if backlog or burst else self._idle_timeout()
                     db_backoff = 0.0

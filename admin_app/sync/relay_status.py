@@ -97,11 +97,19 @@ def publishing_problem() -> dict[str, Any] | None:
     relays = live_relays()
     if relays and all(r.failing for r in relays):
         worst = relays[0]
-        return {"kind": "broker", "since": _failing_since(worst), "error": worst.last_error,
-                "failures": worst.consecutive_failures}
+        return {
+            "kind": "broker",
+            "since": _failing_since(worst),
+            "error": worst.last_error,
+            "failures": worst.consecutive_failures,
+        }
     if not relays:
-        oldest = (OutboxEvent.objects.filter(published_at__isnull=True).order_by("id")
-                  .values_list("occurred_at", flat=True).first())
+        oldest = (
+            OutboxEvent.objects.filter(published_at__isnull=True)
+            .order_by("id")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
         if oldest is not None and oldest < timezone.now() - timedelta(seconds=settings.RELAY_STATUS_STALE):
             return {"kind": "no_relay", "since": oldest, "error": "", "failures": 0}
     return None

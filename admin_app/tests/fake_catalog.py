@@ -18,8 +18,14 @@ class FakeCatalog:
     def __init__(self) -> None:
         self.rows: dict[int, tuple[int, bool]] = {}  # product_id -> (version, deleted)
         self.products: dict[int, dict[str, Any]] = {}  # product_id -> public data of live rows
-        self.lag: dict[str, Any] = {"minutes": 15, "count": 0, "p50_seconds": None, "p95_seconds": None,
-                                    "max_seconds": None, "series": []}
+        self.lag: dict[str, Any] = {
+            "minutes": 15,
+            "count": 0,
+            "p50_seconds": None,
+            "p95_seconds": None,
+            "max_seconds": None,
+            "series": [],
+        }
         self.delay = 0.0
         self.requests: list[str] = []
         catalog = self
@@ -59,8 +65,7 @@ class FakeCatalog:
                 return 200, {"products": [self._row(i) for i in ids if i in self.rows]}
             after, limit = int(query.get("after", 0)), int(query.get("limit", 1000))
             ids = [i for i in sorted(self.rows) if i > after][:limit]
-            return 200, {"products": [self._row(i) for i in ids],
-                         "next_after": ids[-1] if len(ids) == limit else None}
+            return 200, {"products": [self._row(i) for i in ids], "next_after": ids[-1] if len(ids) == limit else None}
         if url.path == "/api/sync/lag/":
             return 200, self.lag
         if url.path.startswith("/api/products/"):

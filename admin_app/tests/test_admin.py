@@ -138,9 +138,7 @@ def test_an_edit_makes_a_published_product_pending_again(admin_client, one_per_s
 
     response = admin_client.get(CHANGELIST, {"sync_state": "pending"})
 
-    assert sorted(p.pk for p in response.context["cl"].result_list) == sorted(
-        [one_per_state["pending"].pk, product.pk]
-    )
+    assert sorted(p.pk for p in response.context["cl"].result_list) == sorted([one_per_state["pending"].pk, product.pk])
 
 
 def test_the_outbox_is_read_only_in_the_admin(admin_client, one_per_state) -> None:

@@ -77,7 +77,11 @@ class TestCrud:
         assert response.status_code == 201
         body = response.json()
         assert (body["sku"], body["price"], body["is_active"], body["version"], body["sync_state"]) == (
-            "MUG", "12.50", False, 1, "pending",
+            "MUG",
+            "12.50",
+            False,
+            1,
+            "pending",
         )
         (event,) = OutboxEvent.objects.all()
         assert (event.product_id, event.version, event.op) == (body["id"], 1, "upsert")
@@ -92,7 +96,10 @@ class TestCrud:
 
         assert one.status_code == 200
         assert (one.json()["id"], one.json()["sku"], one.json()["price"], one.json()["version"]) == (
-            product.pk, "READ", "3.10", 1,
+            product.pk,
+            "READ",
+            "3.10",
+            1,
         )
         assert one.json()["sync_state"] == "pending"
         assert [p["id"] for p in many.json()["results"]] == [product.pk]
@@ -106,7 +113,9 @@ class TestCrud:
 
         assert response.status_code == 200
         assert (response.json()["title"], response.json()["price"], response.json()["version"]) == (
-            "Replaced", "99.99", 2,
+            "Replaced",
+            "99.99",
+            2,
         )
         assert [(e.version, e.op, e.data["title"]) for e in OutboxEvent.objects.order_by("id")][1:] == [
             (2, "upsert", "Replaced"),
@@ -120,7 +129,10 @@ class TestCrud:
         assert response.status_code == 200
         stored = Product.objects.get(pk=product.pk)
         assert (stored.title, stored.price, stored.description, stored.version) == (
-            "After", Decimal("4.00"), "kept", 2,
+            "After",
+            Decimal("4.00"),
+            "kept",
+            2,
         )
         assert response.json()["version"] == 2
         assert OutboxEvent.objects.filter(product_id=product.pk).count() == 2
@@ -135,7 +147,11 @@ class TestCrud:
         assert not Product.objects.filter(pk=product.pk).exists()
         last = OutboxEvent.objects.order_by("id").last()
         assert (last.product_id, last.version, last.op, last.data["sku"], last.data["title"]) == (
-            product.pk, 3, "delete", "BYE", "v2",
+            product.pk,
+            3,
+            "delete",
+            "BYE",
+            "v2",
         )
         assert staff_api.get(detail(product.pk)).status_code == 404
 
@@ -146,7 +162,10 @@ class TestCrud:
         staff_api.delete(detail(pk))
 
         assert list(OutboxEvent.objects.order_by("id").values_list("version", "op")) == [
-            (1, "upsert"), (2, "upsert"), (3, "upsert"), (4, "delete"),
+            (1, "upsert"),
+            (2, "upsert"),
+            (3, "upsert"),
+            (4, "delete"),
         ]
 
     def test_the_client_cannot_set_the_version(self, staff_api: APIClient) -> None:

@@ -20,11 +20,14 @@ def test_import_creates_products_at_version_one_with_one_event_each():
     assert set(products) == {f"I-{i}" for i in range(5)}
     assert {p.version for p in products.values()} == {1}
     events = list(OutboxEvent.objects.order_by("product_id"))
-    assert [(e.product_id, e.version, e.op) for e in events] == sorted(
-        (p.pk, 1, "upsert") for p in products.values()
-    )
+    assert [(e.product_id, e.version, e.op) for e in events] == sorted((p.pk, 1, "upsert") for p in products.values())
     assert events[0].data == {
-        "sku": "I-0", "title": "T0", "description": "", "price": "1.50", "image_url": "", "is_active": True,
+        "sku": "I-0",
+        "title": "T0",
+        "description": "",
+        "price": "1.50",
+        "image_url": "",
+        "is_active": True,
     }
     assert all(e.published_at is None and e.attempts == 0 for e in events)
 
@@ -32,8 +35,9 @@ def test_import_creates_products_at_version_one_with_one_event_each():
 def test_import_updates_existing_skus_with_version_plus_one():
     existing = product_create(data={"sku": "KEEP", "title": "old", "price": "1.00"})
 
-    result = product_import(rows=[{"sku": "KEEP", "title": "new", "price": "2.25"}, {"sku": "NEW", "title": "n",
-                                                                                      "price": "0"}])
+    result = product_import(
+        rows=[{"sku": "KEEP", "title": "new", "price": "2.25"}, {"sku": "NEW", "title": "n", "price": "0"}]
+    )
 
     assert (result.created, result.updated) == (1, 1)
     existing.refresh_from_db()
@@ -75,8 +79,32 @@ QUICK_CASES = {
     "sku": ["A-1", "x" * 64, "x" * 65, "", " ", " A ", None, 12, "a\x00b", "é" * 64],
     "title": ["T", "t" * 200, "t" * 201, "", "   ", "\t\n", None, 3.5, ["t"], "nul\x00"],
     "description": ["", "   ", "long " * 1000, "d" * 10_000, "d" * 10_001, "nul\x00", None, 7],
-    "price": ["0", "1", "1.5", "1.50", "0.00", "9999999999.99", "99999999999", "1.234", "-1", "-0", "1e3",
-              "NaN", "Infinity", " 1", "1 ", "1.", ".5", "٣", "+1", "", None, 1, 1.5, Decimal("2.25")],
+    "price": [
+        "0",
+        "1",
+        "1.5",
+        "1.50",
+        "0.00",
+        "9999999999.99",
+        "99999999999",
+        "1.234",
+        "-1",
+        "-0",
+        "1e3",
+        "NaN",
+        "Infinity",
+        " 1",
+        "1 ",
+        "1.",
+        ".5",
+        "٣",
+        "+1",
+        "",
+        None,
+        1,
+        1.5,
+        Decimal("2.25"),
+    ],
     "image_url": ["", "https://example.com/a.png", "not a url", None, "  "],
     "is_active": [True, False, 1, 0, "t", "False", "yes", None],
 }
@@ -109,7 +137,9 @@ def test_the_quick_path_knows_every_validator_of_the_fields_it_checks():
     # or the quick path would accept what the field now rejects.
     text = {"not_blank", "ProhibitNullCharactersValidator", "MaxLengthValidator"}
     known = {
-        "sku": text, "title": text, "description": {"ProhibitNullCharactersValidator", "MaxLengthValidator"},
+        "sku": text,
+        "title": text,
+        "description": {"ProhibitNullCharactersValidator", "MaxLengthValidator"},
         "price": {"MinValueValidator", "DecimalValidator"},
         "image_url": {"URLValidator", "MaxLengthValidator", "ProhibitNullCharactersValidator"},
         "is_active": set(),
@@ -121,8 +151,9 @@ def test_the_quick_path_knows_every_validator_of_the_fields_it_checks():
 
 
 def test_an_import_of_values_the_quick_path_leaves_to_django_is_cleaned_by_django():
-    result = product_import(rows=[{"sku": "Q", "title": "t", "price": 3, "is_active": "f",
-                                   "image_url": "https://example.com/q.png"}])
+    result = product_import(
+        rows=[{"sku": "Q", "title": "t", "price": 3, "is_active": "f", "image_url": "https://example.com/q.png"}]
+    )
 
     assert result.created == 1
     product = Product.objects.get(sku="Q")

@@ -51,9 +51,22 @@ def test_the_health_page_shows_backlog_failures_lag_and_drift(admin_client, cata
     OutboxEvent.objects.update(occurred_at=timezone.now() - timedelta(minutes=5))
     RelayStatusRecorder(relay_id="host:9").record_round(RoundResult(claimed=1, failed=1, error="refused"))
     now = timezone.now()
-    catalog.lag = {"minutes": 15, "count": 40, "p50_seconds": 0.12, "p95_seconds": 0.8, "max_seconds": 2.0,
-                   "series": [{"start": (now - timedelta(minutes=m)).isoformat(), "count": 4,
-                               "p50_seconds": 0.1 * m, "p95_seconds": 0.2 * m} for m in range(10, 0, -1)]}
+    catalog.lag = {
+        "minutes": 15,
+        "count": 40,
+        "p50_seconds": 0.12,
+        "p95_seconds": 0.8,
+        "max_seconds": 2.0,
+        "series": [
+            {
+                "start": (now - timedelta(minutes=m)).isoformat(),
+                "count": 4,
+                "p50_seconds": 0.1 * m,
+                "p95_seconds": 0.2 * m,
+            }
+            for m in range(10, 0, -1)
+        ],
+    }
     run_drift_check()  # the catalog holds nothing: 2 products missing (but in flight: pending)
 
     response = admin_client.get(HEALTH)
@@ -140,7 +153,7 @@ def test_metrics_report_backlog_failures_and_relays(admin_client, catalog) -> No
 def good_conf() -> dict:
     from sync_contract import celery_settings
 
-    return {name[len("CELERY_"):].lower(): getattr(celery_settings, name) for name in celery_settings.__all__}
+    return {name[len("CELERY_") :].lower(): getattr(celery_settings, name) for name in celery_settings.__all__}
 
 
 def ids(messages) -> set[str]:
@@ -152,16 +165,19 @@ def test_the_shared_settings_pass_the_checks() -> None:
     assert check_celery_conf(admin_celery_app.conf) == []
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    ({"broker_transport_options": {}}, "sync.E001"),
-    ({"task_serializer": "pickle"}, "sync.E002"),
-    ({"accept_content": ["json", "pickle"]}, "sync.E003"),
-    ({"result_accept_content": None}, "sync.E003"),
-    ({"task_acks_late": False}, "sync.E004"),
-    ({"task_reject_on_worker_lost": False}, "sync.E005"),
-    ({"task_acks_on_failure_or_timeout": True}, "sync.E006"),
-    ({"task_queues": ()}, "sync.E007"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"broker_transport_options": {}}, "sync.E001"),
+        ({"task_serializer": "pickle"}, "sync.E002"),
+        ({"accept_content": ["json", "pickle"]}, "sync.E003"),
+        ({"result_accept_content": None}, "sync.E003"),
+        ({"task_acks_late": False}, "sync.E004"),
+        ({"task_reject_on_worker_lost": False}, "sync.E005"),
+        ({"task_acks_on_failure_or_timeout": True}, "sync.E006"),
+        ({"task_queues": ()}, "sync.E007"),
+    ],
+)
 def test_each_wrong_setting_is_an_error(change, expected) -> None:
     conf = {**good_conf(), **change}
     messages = check_celery_conf(conf)
@@ -169,19 +185,23 @@ def test_each_wrong_setting_is_an_error(change, expected) -> None:
     assert all(isinstance(m, Error) for m in messages)
 
 
-@pytest.mark.parametrize(("arguments", "expected"), [
-    ({"x-queue-type": "classic"}, "sync.E008"),
-    ({"x-dead-letter-exchange": None}, "sync.E009"),
-    ({"x-delivery-limit": None}, "sync.E010"),
-    ({"x-overflow": "drop-head"}, "sync.E011"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"x-queue-type": "classic"}, "sync.E008"),
+        ({"x-dead-letter-exchange": None}, "sync.E009"),
+        ({"x-delivery-limit": None}, "sync.E010"),
+        ({"x-overflow": "drop-head"}, "sync.E011"),
+    ],
+)
 def test_a_queue_without_quorum_dead_lettering_or_limit_is_an_error(arguments, expected) -> None:
     from kombu import Queue
 
     (queue,) = CELERY_TASK_QUEUES
     args = {k: v for k, v in {**queue.queue_arguments, **arguments}.items() if v is not None}
-    broken = Queue(queue.name, exchange=queue.exchange, routing_key=queue.routing_key, durable=True,
-                   queue_arguments=args)
+    broken = Queue(
+        queue.name, exchange=queue.exchange, routing_key=queue.routing_key, durable=True, queue_arguments=args
+    )
     assert expected in ids(check_celery_conf({**good_conf(), "task_queues": (broken,)}))
 
 
@@ -199,8 +219,12 @@ def test_queues_declared_with_other_arguments_are_an_error(monkeypatch) -> None:
     vhost = "checktest-precondition"
     subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
     try:
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
         connection = pika.BlockingConnection(pika.URLParameters(url))
         connection.channel().queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic, not quorum

@@ -101,8 +101,11 @@ def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, settin
     thread = threading.Thread(target=relay.run, name="relay")
     thread.start()
     try:
-        row = wait_until(lambda: RelayStatus.objects.filter(consecutive_failures__gt=0).first(), timeout=20,
-                         what="the relay records its failure")
+        row = wait_until(
+            lambda: RelayStatus.objects.filter(consecutive_failures__gt=0).first(),
+            timeout=20,
+            what="the relay records its failure",
+        )
         assert row.last_error
         assert row.stopped_at is None
         assert publishing_problem()["kind"] == "broker"
@@ -120,8 +123,11 @@ def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
     thread = threading.Thread(target=relay.run, name="relay")
     thread.start()
     try:
-        row = wait_until(lambda: RelayStatus.objects.filter(last_success_at__isnull=False).first(), timeout=20,
-                         what="the relay records a confirmed publish")
+        row = wait_until(
+            lambda: RelayStatus.objects.filter(last_success_at__isnull=False).first(),
+            timeout=20,
+            what="the relay records a confirmed publish",
+        )
         assert row.consecutive_failures == 0
     finally:
         relay.stop()
@@ -129,8 +135,10 @@ def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
 
 
 def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:
-    chunk = [ClaimedEvent(outbox_id=i, event_id=f"ev-{i}", product_id=100 + i, version=2, op="upsert", wire="{}")
-             for i in range(25)]
+    chunk = [
+        ClaimedEvent(outbox_id=i, event_id=f"ev-{i}", product_id=100 + i, version=2, op="upsert", wire="{}")
+        for i in range(25)
+    ]
     with caplog.at_level(logging.INFO, logger="sync.relay"):
         log_published(chunk, "task-1")
     (record,) = caplog.records

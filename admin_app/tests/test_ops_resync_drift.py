@@ -37,8 +37,9 @@ def test_the_resync_action_writes_current_state_without_a_version_bump(admin_cli
     a, b, other = make_product(), make_product(), make_product()
     product_update(product_id=b.pk, data={"title": "b v2"})
 
-    response = admin_client.post(CHANGELIST, {"action": "resync_selected", "_selected_action": [a.pk, b.pk]},
-                                 follow=True)
+    response = admin_client.post(
+        CHANGELIST, {"action": "resync_selected", "_selected_action": [a.pk, b.pk]}, follow=True
+    )
 
     assert response.status_code == 200
     assert "2 products queued for resync" in response.content.decode()
@@ -94,22 +95,39 @@ def drifted(catalog):
     catalog.hold(stale.pk, 1)
     catalog.hold(ahead.pk, 5)
     catalog.hold(gone.pk, 2, deleted=True)
-    catalog.hold(gone_late.pk, 1, data={"sku": "GONE-LATE", "title": "x", "description": "", "price": "1.00",
-                                        "image_url": "", "is_active": True})
+    catalog.hold(
+        gone_late.pk,
+        1,
+        data={"sku": "GONE-LATE", "title": "x", "description": "", "price": "1.00", "image_url": "", "is_active": True},
+    )
     extra_id = 10_000_000
-    catalog.hold(extra_id, 3, data={"sku": "EXTRA", "title": "Extra", "description": "", "price": "2.50",
-                                    "image_url": "", "is_active": True})
+    catalog.hold(
+        extra_id,
+        3,
+        data={"sku": "EXTRA", "title": "Extra", "description": "", "price": "2.50", "image_url": "", "is_active": True},
+    )
     catalog.hold(extra_id + 1, 4, deleted=True)  # an old tombstone: fine
-    return {"same": same, "missing": missing, "stale": stale, "ahead": ahead, "gone": gone,
-            "gone_late": gone_late, "extra": extra_id}
+    return {
+        "same": same,
+        "missing": missing,
+        "stale": stale,
+        "ahead": ahead,
+        "gone": gone,
+        "gone_late": gone_late,
+        "extra": extra_id,
+    }
 
 
 def test_the_drift_check_reports_each_kind_of_difference(drifted) -> None:
     check = run_drift_check(page_size=2)  # several pages on the catalog side
 
     assert (check.missing, check.stale, check.extra, check.ahead) == (1, 2, 1, 1)
-    assert check.sample == {"missing": [drifted["missing"].pk], "stale": sorted([drifted["stale"].pk,
-                            drifted["gone_late"].pk]), "extra": [drifted["extra"]], "ahead": [drifted["ahead"].pk]}
+    assert check.sample == {
+        "missing": [drifted["missing"].pk],
+        "stale": sorted([drifted["stale"].pk, drifted["gone_late"].pk]),
+        "extra": [drifted["extra"]],
+        "ahead": [drifted["ahead"].pk],
+    }
     assert (check.admin_products, check.catalog_products) == (4, 5)  # live rows on each side
     assert not check.ok
     assert check.repaired == 0
@@ -132,8 +150,9 @@ def test_repair_resends_each_difference_the_right_way(drifted) -> None:
     ahead = new[drifted["ahead"].pk]
     assert (ahead.version, ahead.op) == (6, "upsert")
     assert Product.objects.get(pk=drifted["ahead"].pk).version == 6
-    assert set(new) == {drifted[k] if k == "extra" else drifted[k].pk
-                        for k in ("missing", "stale", "gone_late", "extra", "ahead")}
+    assert set(new) == {
+        drifted[k] if k == "extra" else drifted[k].pk for k in ("missing", "stale", "gone_late", "extra", "ahead")
+    }
 
 
 def test_changes_on_their_way_are_not_differences(catalog) -> None:

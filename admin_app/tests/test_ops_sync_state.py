@@ -46,9 +46,14 @@ def test_the_changelist_shows_applied_with_one_catalog_call_per_page(admin_clien
     assert ">applied<" in response.content.decode()
 
 
-@pytest.mark.parametrize(("state", "expected"), [
-    ("applied", {"APPLIED"}), ("published", {"PUBLISHED", "BEHIND"}), ("pending", {"PENDING"}),
-])
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("applied", {"APPLIED"}),
+        ("published", {"PUBLISHED", "BEHIND"}),
+        ("pending", {"PENDING"}),
+    ],
+)
 def test_the_changelist_filters_by_every_state(admin_client, four, state, expected) -> None:
     response = admin_client.get(CHANGELIST, {"sync_state": state})
 
@@ -107,7 +112,11 @@ def test_the_api_reports_applied_and_the_catalog_version(staff_api, catalog, fou
 
     by_sku = {p["sku"]: p for p in body["results"]}
     assert {k: v["sync_state"] for k, v in by_sku.items()} == {
-        "APPLIED": "applied", "PUBLISHED": "published", "BEHIND": "published", "PENDING": "pending"}
+        "APPLIED": "applied",
+        "PUBLISHED": "published",
+        "BEHIND": "published",
+        "PENDING": "pending",
+    }
     assert (by_sku["BEHIND"]["version"], by_sku["BEHIND"]["catalog_version"]) == (2, 1)
     assert by_sku["PUBLISHED"]["catalog_version"] is None
     assert len(catalog.requests) == 1

@@ -413,7 +413,10 @@ def _import(prefix: str, count: int) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("burst", [True, False])
 def test_after_a_burst_the_relay_lingers_before_claiming_again_and_a_single_edit_does_not(
-    broker, publisher, settings, burst: bool,
+    broker,
+    publisher,
+    settings,
+    burst: bool,
 ) -> None:
     linger = 1.0
     config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0, linger=linger)
@@ -506,8 +509,10 @@ def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, co
             "CREATE FUNCTION relay_commit_probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
             " INSERT INTO relay_commit_probe VALUES (current_setting('synchronous_commit')); RETURN NULL; END $$"
         )
-        cursor.execute("CREATE TRIGGER relay_commit_probe AFTER UPDATE ON products_outboxevent"
-                       " FOR EACH STATEMENT EXECUTE FUNCTION relay_commit_probe()")
+        cursor.execute(
+            "CREATE TRIGGER relay_commit_probe AFTER UPDATE ON products_outboxevent"
+            " FOR EACH STATEMENT EXECUTE FUNCTION relay_commit_probe()"
+        )
     try:
         assert relay_round(publisher, config).published == 1
         take_messages(broker, 1)

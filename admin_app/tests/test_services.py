@@ -347,18 +347,33 @@ def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validati
     # The event the relay will send for it is the outbox row's data: the worker must
     # accept it (not dead-letter it) for the change to be applied.
     url = "https://example.com/" + "u" * (IMAGE_URL_MAX - len("https://example.com/"))
-    product = product_create(data=product_data(
-        sku="S" * SKU_MAX, title="T" * TITLE_MAX, description="D" * DESCRIPTION_MAX, image_url=url,
-        price=Decimal("9999999999.99"),
-    ))
+    product = product_create(
+        data=product_data(
+            sku="S" * SKU_MAX,
+            title="T" * TITLE_MAX,
+            description="D" * DESCRIPTION_MAX,
+            image_url=url,
+            price=Decimal("9999999999.99"),
+        )
+    )
     event = OutboxEvent.objects.get(product_id=product.pk)
-    wire = {"event_id": str(event.event_id), "product_id": event.product_id, "version": event.version,
-            "op": event.op, "occurred_at": event.occurred_at.isoformat(), "data": event.data}
+    wire = {
+        "event_id": str(event.event_id),
+        "product_id": event.product_id,
+        "version": event.version,
+        "op": event.op,
+        "occurred_at": event.occurred_at.isoformat(),
+        "data": event.data,
+    }
 
     (parsed,) = validate_envelope(make_envelope([wire]))
 
     assert (parsed.sku, parsed.title, parsed.description, parsed.image_url) == (
-        product.sku, product.title, product.description, url)
+        product.sku,
+        product.title,
+        product.description,
+        url,
+    )
 
 
 @pytest.mark.django_db

@@ -17,8 +17,14 @@ from sync_contract.names import DEAD_LETTER_QUEUE
 def dead_letter_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _act(request)
-    context = {**admin.site.each_context(request), "title": "Dead letters", "queue": DEAD_LETTER_QUEUE,
-               "broker_error": None, "depth": None, "letters": []}
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dead letters",
+        "queue": DEAD_LETTER_QUEUE,
+        "broker_error": None,
+        "depth": None,
+        "letters": [],
+    }
     try:
         context["depth"], context["letters"] = dead_letters.browse(current_app)
     except dead_letters.BrokerUnavailable as exc:

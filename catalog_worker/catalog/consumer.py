@@ -104,9 +104,13 @@ class SyncConsumer(Consumer):
         # wait for a broker round trip per flush, between every two tasks (35% of its
         # time under steady load). The tasks' own messages keep their guarantees:
         # acks_late on the consuming connection, confirms in the relay.
-        return self.ensure_connected(self.app.connection_for_write(
-            url=url, heartbeat=heartbeat, transport_options={"confirm_publish": False},
-        ))
+        return self.ensure_connected(
+            self.app.connection_for_write(
+                url=url,
+                heartbeat=heartbeat,
+                transport_options={"confirm_publish": False},
+            )
+        )
 
     def register_with_event_loop(self, hub):
         super().register_with_event_loop(hub)
@@ -127,7 +131,9 @@ class SyncConsumer(Consumer):
         # in the dead-letter queue instead.
         logger.critical(
             "rejecting undecodable message to the dead-letter queue: %s (content_type=%r, delivery_tag=%s)",
-            exc, message.content_type, message.delivery_tag,
+            exc,
+            message.content_type,
+            message.delivery_tag,
         )
         record_undecodable(message, exc)  # the reason, for the dead-letter page
         message.reject(requeue=False)

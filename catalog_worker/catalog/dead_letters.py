@@ -82,8 +82,10 @@ def record_undecodable(message, exc: BaseException) -> None:
         key = message_key(message.headers, message.body)
         DeadLetterNote.objects.update_or_create(
             key=key,
-            defaults={"reason": f"undecodable body: {type(exc).__name__}: {exc}"[:4000],
-                      "content_type": (message.content_type or "")[:200]},
+            defaults={
+                "reason": f"undecodable body: {type(exc).__name__}: {exc}"[:4000],
+                "content_type": (message.content_type or "")[:200],
+            },
         )
     except Exception:
         logger.exception("could not record the reason of an undecodable message")
@@ -92,8 +94,7 @@ def record_undecodable(message, exc: BaseException) -> None:
 def _connection(app: Celery, timeout: float):
     connection = app.connection_for_write(connect_timeout=timeout)
     try:
-        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0,
-                                     timeout=timeout)
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout)
     except Exception as exc:
         connection.release()
         raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
@@ -209,8 +210,9 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
             republished = type(message)(message.body, **props)
             # The connection has publisher confirms on (confirm_publish): this returns
             # only once the broker has the copy, and raises if it nacks or times out.
-            channel.basic_publish(republished, exchange=SYNC_EXCHANGE, routing_key=SYNC_ROUTING_KEY,
-                                  confirm_timeout=timeout)
+            channel.basic_publish(
+                republished, exchange=SYNC_EXCHANGE, routing_key=SYNC_ROUTING_KEY, confirm_timeout=timeout
+            )
             channel.basic_ack(message.delivery_tag)
             replayed.append(key)
             logger.info("replayed dead letter %s (task %s) to %s", key, headers.get("task"), SYNC_ROUTING_KEY)

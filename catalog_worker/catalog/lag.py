@@ -48,10 +48,10 @@ def lag_summary(*, minutes: int) -> LagSummary:
         cursor.execute(LAG_SUMMARY_SQL, {"seconds": seconds})
         count, p50, p95, worst = cursor.fetchone()
         cursor.execute(LAG_SERIES_SQL, {"bucket": bucket, "seconds": seconds})
-        series = [LagPoint(start=row[0], count=row[1], p50=float(row[2]), p95=float(row[3]))
-                  for row in cursor.fetchall()]
-    return LagSummary(minutes=minutes, count=count, p50=_float(p50), p95=_float(p95), max=_float(worst),
-                      series=series)
+        series = [
+            LagPoint(start=row[0], count=row[1], p50=float(row[2]), p95=float(row[3])) for row in cursor.fetchall()
+        ]
+    return LagSummary(minutes=minutes, count=count, p50=_float(p50), p95=_float(p95), max=_float(worst), series=series)
 
 
 def _float(value) -> float | None:

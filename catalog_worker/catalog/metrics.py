@@ -22,15 +22,15 @@ from sync_contract.metrics import FunctionCollector, metrics_view
 
 def collect():
     applied, skipped, batches = counter_totals()
-    events = CounterMetricFamily("catalog_sync_events", "Events handled by catalog.sync_products.",
-                                 labels=["outcome"])
+    events = CounterMetricFamily("catalog_sync_events", "Events handled by catalog.sync_products.", labels=["outcome"])
     events.add_metric(["applied"], applied)
     events.add_metric(["skipped"], skipped)
     yield events
     yield CounterMetricFamily("catalog_sync_batches", "Messages (batches) applied.", value=batches)
 
-    counts = CatalogProduct.objects.aggregate(live=Count("pk", filter=Q(deleted=False)),
-                                              deleted=Count("pk", filter=Q(deleted=True)))
+    counts = CatalogProduct.objects.aggregate(
+        live=Count("pk", filter=Q(deleted=False)), deleted=Count("pk", filter=Q(deleted=True))
+    )
     products = GaugeMetricFamily("catalog_products", "Catalog rows by state.", labels=["state"])
     products.add_metric(["live"], counts["live"])
     products.add_metric(["deleted"], counts["deleted"])
@@ -42,7 +42,8 @@ def collect():
     yield GaugeHistogramMetricFamily(
         "catalog_sync_lag_recent_seconds",
         f"Commit-to-applied lag of the products applied in the last {minutes} minutes.",
-        buckets=buckets, gsum_value=histogram.total,
+        buckets=buckets,
+        gsum_value=histogram.total,
     )
 
 

@@ -48,8 +48,13 @@ class SyncResultBackend(DatabaseBackend):
         meta = {**self._get_meta_from_request(request), "children": self.current_task_children(request)}
         _, _, encoded_meta = self.encode_content(meta)
         return {
-            "task_id": task_id, "status": status, "result": encoded, "traceback": traceback, "meta": encoded_meta,
-            "content_encoding": content_encoding, "content_type": content_type,
+            "task_id": task_id,
+            "status": status,
+            "result": encoded,
+            "traceback": traceback,
+            "meta": encoded_meta,
+            "content_encoding": content_encoding,
+            "content_type": content_type,
             **self._get_extended_properties(request, traceback),
             "started": status == states.STARTED,
         }

@@ -20,10 +20,21 @@ class ApplyResult:
 
 
 # APPLY_SQL's result columns when no result is stored (an eager call, a test).
-NO_TASK_RESULT: dict[str, Any] = dict.fromkeys((
-    "task_id", "status", "traceback", "meta", "content_encoding", "content_type", "periodic_task_name", "task_name",
-    "task_args", "task_kwargs", "worker",
-))
+NO_TASK_RESULT: dict[str, Any] = dict.fromkeys(
+    (
+        "task_id",
+        "status",
+        "traceback",
+        "meta",
+        "content_encoding",
+        "content_type",
+        "periodic_task_name",
+        "task_name",
+        "task_args",
+        "task_kwargs",
+        "worker",
+    )
+)
 
 
 def newest_per_product(events: Iterable[ProductEvent]) -> list[ProductEvent]:
@@ -41,7 +52,10 @@ def newest_per_product(events: Iterable[ProductEvent]) -> list[ProductEvent]:
 
 
 def catalog_apply_events(
-    *, events: list[ProductEvent], counter_shard: int | None = None, task_result: dict[str, Any] | None = None,
+    *,
+    events: list[ProductEvent],
+    counter_shard: int | None = None,
+    task_result: dict[str, Any] | None = None,
 ) -> ApplyResult:
     """Apply a validated batch in one statement; return how many applied and how many were stale.
 
@@ -50,14 +64,24 @@ def catalog_apply_events(
     stored. All in the same statement, so all or nothing: its own transaction, or
     the caller's when there is one.
     """
-    batch = json.dumps([
-        {
-            "product_id": e.product_id, "sku": e.sku, "title": e.title, "description": e.description,
-            "price": str(e.price), "image_url": e.image_url, "is_active": e.is_active, "version": e.version,
-            "deleted": e.op == "delete", "event_id": e.event_id, "occurred_at": e.occurred_at.isoformat(),
-        }
-        for e in newest_per_product(events)
-    ])
+    batch = json.dumps(
+        [
+            {
+                "product_id": e.product_id,
+                "sku": e.sku,
+                "title": e.title,
+                "description": e.description,
+                "price": str(e.price),
+                "image_url": e.image_url,
+                "is_active": e.is_active,
+                "version": e.version,
+                "deleted": e.op == "delete",
+                "event_id": e.event_id,
+                "occurred_at": e.occurred_at.isoformat(),
+            }
+            for e in newest_per_product(events)
+        ]
+    )
     params = {**(task_result or NO_TASK_RESULT), "batch": batch, "total": len(events), "counter_shard": counter_shard}
     with connection.cursor() as cursor:
         cursor.execute(APPLY_SQL, params)

@@ -36,8 +36,10 @@ def _int(raw: str | None, default: int, *, low: int, high: int) -> int | None:
 
 
 def _rows(queryset) -> list[dict]:
-    return [{"id": pid, "version": version, "deleted": deleted}
-            for pid, version, deleted in queryset.values_list("product_id", "version", "deleted")]
+    return [
+        {"id": pid, "version": version, "deleted": deleted}
+        for pid, version, deleted in queryset.values_list("product_id", "version", "deleted")
+    ]
 
 
 @api_view(["GET"])
@@ -68,12 +70,16 @@ def lag(request: Request) -> Response:
     if minutes is None:
         return _bad(f"minutes must be 1..{MAX_MINUTES}")
     summary = lag_summary(minutes=minutes)
-    return Response({
-        "minutes": summary.minutes,
-        "count": summary.count,
-        "p50_seconds": summary.p50,
-        "p95_seconds": summary.p95,
-        "max_seconds": summary.max,
-        "series": [{"start": p.start.isoformat(), "count": p.count, "p50_seconds": p.p50, "p95_seconds": p.p95}
-                   for p in summary.series],
-    })
+    return Response(
+        {
+            "minutes": summary.minutes,
+            "count": summary.count,
+            "p50_seconds": summary.p50,
+            "p95_seconds": summary.p95,
+            "max_seconds": summary.max,
+            "series": [
+                {"start": p.start.isoformat(), "count": p.count, "p50_seconds": p.p50, "p95_seconds": p.p95}
+                for p in summary.series
+            ],
+        }
+    )

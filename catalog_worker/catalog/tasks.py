@@ -64,7 +64,8 @@ def sync_products(self, envelope):
         # (tests/system/test_guarantees.py::test_worker_killed_mid_batch_loses_nothing).
         with transaction.atomic():
             result = catalog_apply_events(
-                events=events, counter_shard=counter_shard(),
+                events=events,
+                counter_shard=counter_shard(),
                 task_result=None if self.request.is_eager else self.backend.success_row(self.request),
             )
     except TRANSIENT_DB_ERRORS as exc:
@@ -74,7 +75,11 @@ def sync_products(self, envelope):
         countdown = 1.0 + retry_countdown(self.request.retries)
         logger.warning(
             "database error applying task_id=%s (%s); retry %d/%d in %.1fs",
-            self.request.id, exc, self.request.retries + 1, settings.CATALOG_RETRY_MAX, countdown,
+            self.request.id,
+            exc,
+            self.request.retries + 1,
+            settings.CATALOG_RETRY_MAX,
+            countdown,
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
@@ -89,15 +94,29 @@ def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: 
         e = events[0]
         logger.info(
             "%s event_id=%s product_id=%s version=%s op=%s task_id=%s",
-            "applied" if result.applied else "skipped stale", e.event_id, e.product_id, e.version, e.op, task_id,
+            "applied" if result.applied else "skipped stale",
+            e.event_id,
+            e.product_id,
+            e.version,
+            e.op,
+            task_id,
         )
     else:
         logger.info(
             "batch of %d events task_id=%s: applied=%d stale=%d products=%s",
-            len(events), task_id, result.applied, result.stale,
+            len(events),
+            task_id,
+            result.applied,
+            result.stale,
             product_versions((e.product_id, e.version) for e in events),
         )
         if logger.isEnabledFor(logging.DEBUG):
             for e in events:
-                logger.debug("in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                             task_id, e.event_id, e.product_id, e.version, e.op)
+                logger.debug(
+                    "in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
+                    task_id,
+                    e.event_id,
+                    e.product_id,
+                    e.version,
+                    e.op,
+                )

@@ -82,8 +82,10 @@ def test_versions_page_through_every_row_in_order(client) -> None:
     assert second["products"][1] == {"id": 4, "version": 1, "deleted": True}
 
 
-@pytest.mark.parametrize("params", [{"ids": "1,x"}, {"ids": ",".join(map(str, range(1, 1002)))},
-                                    {"after": "-1"}, {"limit": "0"}, {"limit": "100000"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"ids": "1,x"}, {"ids": ",".join(map(str, range(1, 1002)))}, {"after": "-1"}, {"limit": "0"}, {"limit": "100000"}],
+)
 def test_bad_version_queries_are_400(client, params) -> None:
     assert client.get("/api/sync/versions/", params).status_code == 400
 
@@ -173,8 +175,12 @@ def vhost_url() -> Iterator[str]:
     vhost = f"dltest-{secrets.token_hex(4)}"
     subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
     try:
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     finally:
         subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
@@ -196,18 +202,26 @@ def broker(vhost_url, monkeypatch) -> str:
 
 def dead_letter(url: str, body: bytes, *, task_id: str | None, reason: str = "rejected") -> None:
     """A message as the quorum queue dead-letters it (x-death and x-first-death-* headers)."""
-    headers = {"task": "catalog.sync_products", "x-first-death-reason": reason,
-               "x-first-death-queue": SYNC_QUEUE, "x-first-death-exchange": "catalog",
-               "x-death": [{"count": 1, "reason": reason, "queue": SYNC_QUEUE, "exchange": "catalog",
-                            "routing-keys": [SYNC_QUEUE]}]}
+    headers = {
+        "task": "catalog.sync_products",
+        "x-first-death-reason": reason,
+        "x-first-death-queue": SYNC_QUEUE,
+        "x-first-death-exchange": "catalog",
+        "x-death": [
+            {"count": 1, "reason": reason, "queue": SYNC_QUEUE, "exchange": "catalog", "routing-keys": [SYNC_QUEUE]}
+        ],
+    }
     if task_id:
         headers["id"] = task_id
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     channel.confirm_delivery()
-    channel.basic_publish(DEAD_LETTER_EXCHANGE, DEAD_LETTER_ROUTING_KEY, body,
-                          pika.BasicProperties(content_type="application/json", headers=headers, delivery_mode=2,
-                                               correlation_id=task_id))
+    channel.basic_publish(
+        DEAD_LETTER_EXCHANGE,
+        DEAD_LETTER_ROUTING_KEY,
+        body,
+        pika.BasicProperties(content_type="application/json", headers=headers, delivery_mode=2, correlation_id=task_id),
+    )
     connection.close()
 
 
@@ -228,24 +242,42 @@ def sync_queue_bodies(url: str) -> list[tuple[dict, bytes]]:
 def three_dead(broker):
     """An invalid payload (reason in the task results), an undecodable body (a note), a delivery-limit one."""
     invalid_id, limit_id = str(uuid.uuid4()), str(uuid.uuid4())
-    TaskResult.objects.create(task_id=invalid_id, status="FAILURE", task_name="catalog.sync_products",
-                              result=json.dumps({"exc_type": "InvalidPayload",
-                                                 "exc_message": ["events[0].data.price must be >= 0"]}))
+    TaskResult.objects.create(
+        task_id=invalid_id,
+        status="FAILURE",
+        task_name="catalog.sync_products",
+        result=json.dumps({"exc_type": "InvalidPayload", "exc_message": ["events[0].data.price must be >= 0"]}),
+    )
     undecodable = b"{not json"
     dead_letters.record_undecodable(
-        SimpleNamespace(headers={}, body=undecodable, content_type="application/json"), ValueError("Expecting value"))
+        SimpleNamespace(headers={}, body=undecodable, content_type="application/json"), ValueError("Expecting value")
+    )
     dead_letter(broker, b'[[{"schema_version": 1, "events": []}], {}, {}]', task_id=invalid_id)
     dead_letter(broker, undecodable, task_id=None)
     valid = json.dumps([[make_wire_envelope(make_event(42, 1))], {}, {}]).encode()
     dead_letter(broker, valid, task_id=limit_id, reason="delivery_limit")
     rejected_id = str(uuid.uuid4())  # what Celery stores when the task raises Reject
-    TaskResult.objects.create(task_id=rejected_id, status="FAILURE", task_name="catalog.sync_products",
-                              result=json.dumps({"exc_type": "Reject", "exc_module": "celery.exceptions",
-                                                 "exc_message": ["events must be a list of 1..500 items", False]}))
+    TaskResult.objects.create(
+        task_id=rejected_id,
+        status="FAILURE",
+        task_name="catalog.sync_products",
+        result=json.dumps(
+            {
+                "exc_type": "Reject",
+                "exc_module": "celery.exceptions",
+                "exc_message": ["events must be a list of 1..500 items", False],
+            }
+        ),
+    )
     assert dead_letters._result_reason(TaskResult.objects.get(task_id=rejected_id).result) == (
-        "rejected by the task: events must be a list of 1..500 items")
-    return {"invalid": invalid_id, "undecodable": dead_letters.message_key({}, undecodable), "limit": limit_id,
-            "valid_body": valid}
+        "rejected by the task: events must be a list of 1..500 items"
+    )
+    return {
+        "invalid": invalid_id,
+        "undecodable": dead_letters.message_key({}, undecodable),
+        "limit": limit_id,
+        "valid_body": valid,
+    }
 
 
 def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead) -> None:
@@ -325,8 +357,11 @@ def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff)
     assert client.post("/admin/dead-letters/", {"action": "replay", "key": three_dead["limit"]}).status_code == 403
     token = page.cookies["csrftoken"].value
 
-    response = client.post("/admin/dead-letters/", {"action": "replay", "key": three_dead["limit"],
-                                                    "csrfmiddlewaretoken": token}, follow=True)
+    response = client.post(
+        "/admin/dead-letters/",
+        {"action": "replay", "key": three_dead["limit"], "csrfmiddlewaretoken": token},
+        follow=True,
+    )
     assert "Replayed 1 messages" in response.content.decode()
     assert len(sync_queue_bodies(broker)) == 1
 

@@ -15,27 +15,42 @@ from sync_contract import InvalidPayload
 
 pytestmark = pytest.mark.django_db
 
-COMPARED = ("status", "result", "traceback", "meta", "content_type", "content_encoding", "task_name", "task_args",
-            "task_kwargs", "worker", "periodic_task_name")
+COMPARED = (
+    "status",
+    "result",
+    "traceback",
+    "meta",
+    "content_type",
+    "content_encoding",
+    "task_name",
+    "task_args",
+    "task_kwargs",
+    "worker",
+    "periodic_task_name",
+)
 
 
 def stored(task_id: str) -> dict:
     return TaskResult.objects.filter(task_id=task_id).values(*COMPARED).get()
 
 
-@pytest.mark.parametrize(("status", "value"), [
-    (states.FAILURE, InvalidPayload("events[0].version must be a positive 64-bit integer")),
-    (states.RETRY, ConnectionError("catalog database restarting")),
-    (states.SUCCESS, {"applied": 3, "stale": 1}),
-])
+@pytest.mark.parametrize(
+    ("status", "value"),
+    [
+        (states.FAILURE, InvalidPayload("events[0].version must be a positive 64-bit integer")),
+        (states.RETRY, ConnectionError("catalog database restarting")),
+        (states.SUCCESS, {"applied": 3, "stale": 1}),
+    ],
+)
 def test_one_statement_stores_what_django_celery_results_stores(status, value) -> None:
     backend = sync_products.backend
     assert isinstance(backend, SyncResultBackend)
     ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
     traceback = "Traceback (most recent call last): ..." if status != states.SUCCESS else None
 
-    sync_products.push_request(id=ours, task="catalog.sync_products", argsrepr="[1 events: 7:2]", kwargsrepr="{}",
-                               hostname="catalog@test")
+    sync_products.push_request(
+        id=ours, task="catalog.sync_products", argsrepr="[1 events: 7:2]", kwargsrepr="{}", hostname="catalog@test"
+    )
     try:
         request = sync_products.request
         encoded = backend.encode_result(value, status)  # what Celery's store_result hands to _store_result

@@ -25,8 +25,14 @@ def stored(product_id: int) -> CatalogProduct:
 
 def test_first_event_inserts_the_product_with_all_fields() -> None:
     event = make_event(
-        5, 1, sku="MUG-5", title="Mug ☕", description="Big", price=Decimal("12.50"),
-        image_url="https://example.com/m.png", is_active=False,
+        5,
+        1,
+        sku="MUG-5",
+        title="Mug ☕",
+        description="Big",
+        price=Decimal("12.50"),
+        image_url="https://example.com/m.png",
+        is_active=False,
     )
 
     result = apply(event)
@@ -34,10 +40,18 @@ def test_first_event_inserts_the_product_with_all_fields() -> None:
     assert result == ApplyResult(applied=1, stale=0)
     row = stored(5)
     assert (row.sku, row.title, row.description, row.price, row.image_url, row.is_active) == (
-        "MUG-5", "Mug ☕", "Big", Decimal("12.50"), "https://example.com/m.png", False,
+        "MUG-5",
+        "Mug ☕",
+        "Big",
+        Decimal("12.50"),
+        "https://example.com/m.png",
+        False,
     )
     assert (row.version, row.deleted, str(row.event_id), row.occurred_at) == (
-        1, False, event.event_id, event.occurred_at,
+        1,
+        False,
+        event.event_id,
+        event.occurred_at,
     )
     assert row.applied_at is not None
 
@@ -148,7 +162,9 @@ def test_a_mixed_batch_counts_applied_and_stale_per_product() -> None:
 
     assert result == ApplyResult(applied=2, stale=2)
     assert [(r["product_id"], r["version"], r["deleted"]) for r in catalog_rows()] == [
-        (1, 5, False), (2, 2, False), (3, 2, True),
+        (1, 5, False),
+        (2, 2, False),
+        (3, 2, True),
     ]
 
 
@@ -197,7 +213,10 @@ def test_applying_events_in_reverse_order_ends_in_the_same_state() -> None:
     assert sum(r.applied for r in results) == 4
     assert sum(r.stale for r in results) == len(history) - 4
     assert [(r["product_id"], r["version"], r["deleted"]) for r in in_order] == [
-        (1, 3, False), (2, 2, True), (3, 2, False), (4, 2, True),
+        (1, 3, False),
+        (2, 2, True),
+        (3, 2, False),
+        (4, 2, True),
     ]
 
 

@@ -25,7 +25,12 @@ pytestmark = pytest.mark.django_db
 
 
 def run_in_worker_context(
-    envelope: Any, *, retries: int = 0, task_id: str | None = None, eager: bool = True, **request: Any,
+    envelope: Any,
+    *,
+    retries: int = 0,
+    task_id: str | None = None,
+    eager: bool = True,
+    **request: Any,
 ) -> Any:
     """Run the task body as a worker would for this delivery, without a broker.
 
@@ -34,8 +39,13 @@ def run_in_worker_context(
     stores its SUCCESS), for paths that do not retry.
     """
     sync_products.push_request(
-        id=task_id or str(uuid.uuid4()), retries=retries, is_eager=eager, called_directly=False,
-        args=[envelope], kwargs={}, **request,
+        id=task_id or str(uuid.uuid4()),
+        retries=retries,
+        is_eager=eager,
+        called_directly=False,
+        args=[envelope],
+        kwargs={},
+        **request,
     )
     try:
         return sync_products.run(envelope)
@@ -55,7 +65,8 @@ def test_a_valid_envelope_is_applied_and_counted() -> None:
     assert result.state == states.SUCCESS
     assert result.get() == {"applied": 2, "stale": 2}
     assert [(r["product_id"], r["version"], r["title"]) for r in catalog_rows()] == [
-        (1, 1, "Product 1 v1"), (2, 3, "p2 v3"),
+        (1, 1, "Product 1 v1"),
+        (2, 3, "p2 v3"),
     ]
 
 
@@ -192,9 +203,14 @@ def test_in_a_worker_the_success_is_stored_with_the_batch_by_one_statement() -> 
     envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 2))
 
     with CaptureQueriesContext(connection) as captured:
-        outcome = run_in_worker_context(envelope, task_id=task_id, eager=False,
-                                        task=TASK_SYNC_PRODUCTS, argsrepr="[3 events: 1:1,2:1,2:2]",
-                                        hostname="catalog@test")
+        outcome = run_in_worker_context(
+            envelope,
+            task_id=task_id,
+            eager=False,
+            task=TASK_SYNC_PRODUCTS,
+            argsrepr="[3 events: 1:1,2:1,2:2]",
+            hostname="catalog@test",
+        )
 
     # Inside the test's own transaction the task's BEGIN/COMMIT become a savepoint.
     statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]

@@ -98,14 +98,31 @@ PUBLISHER = Permissions(
 EVERYTHING = Permissions(configure=".*", write=".*", read=".*")
 # Flower's event queue is celeryev.<uuid>; an inspect reply queue is <uuid>.reply.celery.pidbox.
 _MONITOR = (
-    "^(" + "|".join([re.escape(EVENT_EXCHANGE), re.escape(EVENT_EXCHANGE) + r"\..+", re.escape(CONTROL_EXCHANGE),
-                     re.escape(REPLY_EXCHANGE), r".+\." + re.escape(REPLY_EXCHANGE)]) + ")$"
+    "^("
+    + "|".join(
+        [
+            re.escape(EVENT_EXCHANGE),
+            re.escape(EVENT_EXCHANGE) + r"\..+",
+            re.escape(CONTROL_EXCHANGE),
+            re.escape(REPLY_EXCHANGE),
+            r".+\." + re.escape(REPLY_EXCHANGE),
+        ]
+    )
+    + ")$"
 )
 MONITOR = Permissions(
     configure=_MONITOR,
     write=_MONITOR,
-    read="^(" + "|".join([re.escape(EVENT_EXCHANGE), re.escape(EVENT_EXCHANGE) + r"\..+", re.escape(REPLY_EXCHANGE),
-                          r".+\." + re.escape(REPLY_EXCHANGE)]) + ")$",
+    read="^("
+    + "|".join(
+        [
+            re.escape(EVENT_EXCHANGE),
+            re.escape(EVENT_EXCHANGE) + r"\..+",
+            re.escape(REPLY_EXCHANGE),
+            r".+\." + re.escape(REPLY_EXCHANGE),
+        ]
+    )
+    + ")$",
 )
 
 SERVICE_USERS = (
@@ -184,8 +201,9 @@ def wait_for_nodes(api: ManagementAPI, cluster_size: int, timeout: float) -> Non
 
 def declare(host: str, port: int, vhost: str, operator: str, operator_password: str) -> None:
     # The same kombu entities the services declare, so their declarations are equivalent.
-    with Connection(hostname=host, port=port, userid=operator, password=operator_password, virtual_host=vhost,
-                    connect_timeout=10) as connection:
+    with Connection(
+        hostname=host, port=port, userid=operator, password=operator_password, virtual_host=vhost, connect_timeout=10
+    ) as connection:
         connection.ensure_connection(max_retries=5, interval_start=1, interval_step=1)
         declare_topology(connection.default_channel)
     say(f"topology declared: {DEAD_LETTER_QUEUE}, {SYNC_QUEUE}")
@@ -194,14 +212,18 @@ def declare(host: str, port: int, vhost: str, operator: str, operator_password: 
 def provision(api: ManagementAPI, vhost: str, operator: str, passwords: dict[str, str]) -> None:
     api.call("PUT", f"/api/vhosts/{quote(vhost)}", {})
     say(f"vhost {vhost}: present")
-    api.call("PUT", f"/api/permissions/{quote(vhost)}/{quote(operator)}",
-             {"configure": ".*", "write": ".*", "read": ".*"})
+    api.call(
+        "PUT", f"/api/permissions/{quote(vhost)}/{quote(operator)}", {"configure": ".*", "write": ".*", "read": ".*"}
+    )
     for user in SERVICE_USERS:
         # No tags: service users cannot log in to the management UI or API.
         api.call("PUT", f"/api/users/{quote(user.name)}", {"password": passwords[user.name], "tags": ""})
         permissions = user.permissions
-        api.call("PUT", f"/api/permissions/{quote(vhost)}/{quote(user.name)}",
-                 {"configure": permissions.configure, "write": permissions.write, "read": permissions.read})
+        api.call(
+            "PUT",
+            f"/api/permissions/{quote(vhost)}/{quote(user.name)}",
+            {"configure": permissions.configure, "write": permissions.write, "read": permissions.read},
+        )
         say(f"user {user.name}: password and permissions on {vhost} set")
 
 

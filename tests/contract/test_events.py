@@ -203,8 +203,12 @@ def test_wire_format_has_the_documented_shape(product_event: ProductEvent) -> No
 
 @pytest.mark.parametrize(
     "given",
-    ["0b7c1f8e-6a0e-4a8e-9d3e-5a3f2b1c0d9e", "0B7C1F8E-6A0E-4A8E-9D3E-5A3F2B1C0D9E",
-     "{0b7c1f8e-6a0e-4a8e-9d3e-5a3f2b1c0d9e}", "0b7c1f8e6a0e4a8e9d3e5a3f2b1c0d9e"],
+    [
+        "0b7c1f8e-6a0e-4a8e-9d3e-5a3f2b1c0d9e",
+        "0B7C1F8E-6A0E-4A8E-9D3E-5A3F2B1C0D9E",
+        "{0b7c1f8e-6a0e-4a8e-9d3e-5a3f2b1c0d9e}",
+        "0b7c1f8e6a0e4a8e9d3e5a3f2b1c0d9e",
+    ],
 )
 def test_an_event_id_is_kept_in_its_canonical_form_whatever_form_it_came_in(wire_event, given: str) -> None:
     (event,) = validate_envelope(make_envelope([wire_event(event_id=given)]))

@@ -81,16 +81,22 @@ class ComposeLikeNode(ThrowawayBroker):
     def await_startup(self) -> None:
         wait_until(
             lambda: rabbitmqctl("await_startup", "--timeout", "5", node=self.node, check=False).returncode == 0,
-            timeout=90, interval=0.5, what=f"broker {self.node} started",
+            timeout=90,
+            interval=0.5,
+            what=f"broker {self.node} started",
         )
 
     # --- as the operator (there is no guest on these nodes) ---------------------------
 
     def channel(self, vhost: str, user: str = OPERATOR, password: str | None = None):
         params = pika.ConnectionParameters(
-            host="127.0.0.1", port=self.port, virtual_host=vhost,
+            host="127.0.0.1",
+            port=self.port,
+            virtual_host=vhost,
             credentials=pika.PlainCredentials(user, password or self.operator_password),
-            connection_attempts=1, socket_timeout=5, blocked_connection_timeout=5,
+            connection_attempts=1,
+            socket_timeout=5,
+            blocked_connection_timeout=5,
         )
         connection = pika.BlockingConnection(params)
         return connection, connection.channel()
@@ -146,8 +152,12 @@ class ComposeLikeCluster(Broker):
             rabbitmqctl("stop_app", node=node.node)
             rabbitmqctl("join_cluster", seed.node, node=node.node)
             rabbitmqctl("start_app", node=node.node)
-        wait_until(lambda: len(self.running_nodes()) == len(self.nodes), timeout=60, interval=0.5,
-                   what="every node running in the cluster")
+        wait_until(
+            lambda: len(self.running_nodes()) == len(self.nodes),
+            timeout=60,
+            interval=0.5,
+            what="every node running in the cluster",
+        )
 
     def running_nodes(self, via: ComposeLikeNode | None = None) -> list[str]:
         via = via or self.alive_node()
@@ -173,8 +183,9 @@ class ComposeLikeCluster(Broker):
             "BROKER_WAIT_TIMEOUT": "60",
             **(env or {}),
         }
-        return subprocess.run([sys.executable, str(PROVISION)], env=full_env, capture_output=True, text=True,
-                              timeout=120, check=False)
+        return subprocess.run(
+            [sys.executable, str(PROVISION)], env=full_env, capture_output=True, text=True, timeout=120, check=False
+        )
 
     def service_url(self, user: str, vhost: str = VHOST) -> str:
         """A service's CELERY_BROKER_URL: every node, in order, separated by ';'."""
@@ -198,9 +209,21 @@ class ComposeLikeCluster(Broker):
     def quorum_status(self, queue: str, vhost: str = VHOST) -> dict[str, str]:
         """Each member node of a quorum queue and its Raft state (leader, follower, ...)."""
         result = subprocess.run(
-            ["rabbitmq-queues", "--node", self.alive_node().node, "--formatter", "json", "quorum_status",
-             "--vhost", vhost, queue],
-            capture_output=True, text=True, timeout=60, check=True,
+            [
+                "rabbitmq-queues",
+                "--node",
+                self.alive_node().node,
+                "--formatter",
+                "json",
+                "quorum_status",
+                "--vhost",
+                vhost,
+                queue,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
         rows = json.loads(result.stdout)
         return {row["Node Name"]: row["Raft State"] for row in rows}
@@ -209,4 +232,3 @@ class ComposeLikeCluster(Broker):
         # In parallel: a node takes seconds to stop, and they do not wait for each other.
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(ComposeLikeNode.destroy, self.nodes))
-

@@ -76,8 +76,12 @@ def resolve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         return subprocess.run(
             [docker_compose(), "--env-file", str(env_file), "--file", str(COMPOSE_FILE), *args, "config"],
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp}, cwd=REPO,
-            capture_output=True, text=True, timeout=60, check=False,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
 

@@ -36,14 +36,24 @@ def new_stack(broker: Broker, vhost: str, test_name: str) -> Stack:
     suffix = uuid.uuid4().hex[:8]
     log_dir = ARTIFACTS / "deploy" / f"{test_name}-{suffix}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    return Stack(name=suffix, broker=broker, admin_db=f"deploy_admin_{suffix}",
-                 catalog_db=f"deploy_catalog_{suffix}", vhost=vhost, log_dir=log_dir)
+    return Stack(
+        name=suffix,
+        broker=broker,
+        admin_db=f"deploy_admin_{suffix}",
+        catalog_db=f"deploy_catalog_{suffix}",
+        vhost=vhost,
+        log_dir=log_dir,
+    )
 
 
 def production(stack: Stack, settings: str, broker_url: str, **extra: str) -> dict[str, str]:
     """A process's environment as compose sets it: production settings, its own broker user."""
-    return {"DJANGO_SETTINGS_MODULE": settings, "DJANGO_SECRET_KEY": SECRET_KEY, "CELERY_BROKER_URL": broker_url,
-            **extra}
+    return {
+        "DJANGO_SETTINGS_MODULE": settings,
+        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "CELERY_BROKER_URL": broker_url,
+        **extra,
+    }
 
 
 def run_migrate(stack: Stack, broker_url: str) -> subprocess.CompletedProcess:
@@ -56,8 +66,15 @@ def run_migrate(stack: Stack, broker_url: str) -> subprocess.CompletedProcess:
     }
     log = stack.log_dir / "migrate.log"
     with log.open("wb") as out:
-        result = subprocess.run([str(START / "migrate")], env=env, cwd=START.parents[1], stdout=out,
-                                stderr=subprocess.STDOUT, timeout=180, check=False)
+        result = subprocess.run(
+            [str(START / "migrate")],
+            env=env,
+            cwd=START.parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+            check=False,
+        )
     if result.returncode != 0:
         raise RuntimeError(f"docker/start/migrate failed ({result.returncode}):\n{log.read_text()[-3000:]}")
     return result
@@ -105,7 +122,10 @@ def start_producer(stack: Stack, *, prefix: str, rate: float, duration: float, s
     env = {**stack.env, "DJANGO_SETTINGS_MODULE": "admin_project.settings.local"}
     return subprocess.Popen(
         [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
-        cwd=START.parents[1] / "admin_app", env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        cwd=START.parents[1] / "admin_app",
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
 
 

@@ -70,8 +70,9 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
 
     # Flower, with its own user: task events (the task list) and inspect replies (workers).
     auth = tuple(stack.flower_auth.split(":", 1))
-    wait_until(lambda: requests.get(stack.url("flower", "/healthcheck"), timeout=3).ok, timeout=60,
-               what="Flower answers")
+    wait_until(
+        lambda: requests.get(stack.url("flower", "/healthcheck"), timeout=3).ok, timeout=60, what="Flower answers"
+    )
 
     def tasks_succeeded():
         tasks = requests.get(stack.url("flower", "/api/tasks"), auth=auth, timeout=5).json()
@@ -100,8 +101,14 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
     connection, channel = node.channel(VHOST, "flower", broker.passwords["flower"])
     try:
         channel.confirm_delivery()
-        assert refused(lambda: channel.basic_publish(SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}",
-                                                     pika.BasicProperties(delivery_mode=2))) == ACCESS_REFUSED
+        assert (
+            refused(
+                lambda: channel.basic_publish(
+                    SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}", pika.BasicProperties(delivery_mode=2)
+                )
+            )
+            == ACCESS_REFUSED
+        )
     finally:
         connection.close()
     # There is no guest.
@@ -113,6 +120,7 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
         # A refusal while running would be a missing permission. Flower's start-up self-check
         # (manage.py check, sync.W021) declares the sync topology, which its user may not
         # do on purpose; that warning is expected and does not stop it.
-        refusals = [line for line in process.log().splitlines()
-                    if "ACCESS_REFUSED" in line and "(sync.W021)" not in line]
+        refusals = [
+            line for line in process.log().splitlines() if "ACCESS_REFUSED" in line and "(sync.W021)" not in line
+        ]
         assert refusals == [], process.name

@@ -75,10 +75,18 @@ def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_
 
     producer = start_producer(stack, prefix="ha", rate=RATE, duration=DURATION)
     try:
-        wait_until(lambda: committed_count(stack) >= KILL_AFTER, timeout=60, interval=0.1,
-                   what=f"{KILL_AFTER} changes committed")
-        wait_until(lambda: not_yet_applied(stack, committed_versions(stack)) < KILL_AFTER, timeout=30,
-                   interval=0.1, what="changes flowing into the catalog")
+        wait_until(
+            lambda: committed_count(stack) >= KILL_AFTER,
+            timeout=60,
+            interval=0.1,
+            what=f"{KILL_AFTER} changes committed",
+        )
+        wait_until(
+            lambda: not_yet_applied(stack, committed_versions(stack)) < KILL_AFTER,
+            timeout=30,
+            interval=0.1,
+            what="changes flowing into the catalog",
+        )
 
         killed_at, killed_at_wall = time.monotonic(), datetime.now(UTC)
         victim.kill()
@@ -103,15 +111,22 @@ def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_
             producer.wait(10)
     stream_ended = time.monotonic()
 
-    wait_until(lambda: stack.pending_outbox() == 0 and stack.catalog_matches_admin(), timeout=90, interval=0.2,
-               what="catalog equals admin")
+    wait_until(
+        lambda: stack.pending_outbox() == 0 and stack.catalog_matches_admin(),
+        timeout=90,
+        interval=0.2,
+        what="catalog equals admin",
+    )
     caught_up_after_stream = time.monotonic() - stream_ended
 
     sent = committed_count(stack)
     applied = sent - not_yet_applied(stack, committed_versions(stack))
     lost = sent - applied
-    after_kill = query(stack.catalog_db, "SELECT count(*) FROM django_celery_results_taskresult"
-                                         " WHERE date_done > %s AND status = 'SUCCESS'", [killed_at_wall])[0][0]
+    after_kill = query(
+        stack.catalog_db,
+        "SELECT count(*) FROM django_celery_results_taskresult WHERE date_done > %s AND status = 'SUCCESS'",
+        [killed_at_wall],
+    )[0][0]
     members_after = cluster.quorum_status(SYNC_QUEUE)
     results = [r["result"] for r in stack.task_results() if r["status"] == "SUCCESS" and r["result"]]
     print(
@@ -154,8 +169,9 @@ def test_the_shipped_cluster_config_forms_the_cluster_by_itself():
         running = rabbitmqctl("eval", "lists:sort(rabbit_nodes:all_running()).", node=seed.node).stdout
         assert seed.node in running
         assert joiner.node in running
-        handling = rabbitmqctl("eval", "application:get_env(rabbit, cluster_partition_handling).",
-                               node=joiner.node).stdout
+        handling = rabbitmqctl(
+            "eval", "application:get_env(rabbit, cluster_partition_handling).", node=joiner.node
+        ).stdout
         assert "pause_minority" in handling
     finally:
         with ThreadPoolExecutor(2) as pool:

@@ -37,8 +37,13 @@ PUBLISHED = {
 }
 # Which broker user each service connects as (docker/rabbitmq/provision.py creates them).
 BROKER_USERS = {
-    "admin-web": "product_admin", "admin-relay": "product_admin", "migrate": "product_admin",
-    "catalog-web": "catalog", "catalog-worker": "catalog", "catalog-beat": "catalog", "flower": "flower",
+    "admin-web": "product_admin",
+    "admin-relay": "product_admin",
+    "migrate": "product_admin",
+    "catalog-web": "catalog",
+    "catalog-worker": "catalog",
+    "catalog-beat": "catalog",
+    "flower": "flower",
 }
 
 
@@ -214,10 +219,16 @@ def test_databases_are_postgres_with_volumes_and_health_checks(config):
         assert env["POSTGRES_DB"] == database
     admin_url = urlsplit(environment(config["services"]["admin-relay"])["ADMIN_DATABASE_URL"])
     catalog_url = urlsplit(environment(config["services"]["catalog-worker"])["CATALOG_DATABASE_URL"])
-    assert (admin_url.hostname, admin_url.path, admin_url.password) == ("admin-db", "/admin_app",
-                                                                         TEST_SECRETS["ADMIN_DB_PASSWORD"])
-    assert (catalog_url.hostname, catalog_url.path, catalog_url.password) == ("catalog-db", "/catalog",
-                                                                               TEST_SECRETS["CATALOG_DB_PASSWORD"])
+    assert (admin_url.hostname, admin_url.path, admin_url.password) == (
+        "admin-db",
+        "/admin_app",
+        TEST_SECRETS["ADMIN_DB_PASSWORD"],
+    )
+    assert (catalog_url.hostname, catalog_url.path, catalog_url.password) == (
+        "catalog-db",
+        "/catalog",
+        TEST_SECRETS["CATALOG_DB_PASSWORD"],
+    )
 
 
 def broker_urls(service) -> list:
@@ -230,8 +241,11 @@ def test_each_service_has_its_own_broker_user_on_every_node(config, cluster_conf
             urls = broker_urls(cfg["services"][name])
             assert [u.hostname for u in urls] == hosts, name
             assert {(u.scheme, u.username, u.port, u.path) for u in urls} == {("amqp", user, 5672, "/product_sync")}
-    password_of = {"product_admin": "BROKER_ADMIN_PASSWORD", "catalog": "BROKER_CATALOG_PASSWORD",
-                   "flower": "BROKER_FLOWER_PASSWORD"}
+    password_of = {
+        "product_admin": "BROKER_ADMIN_PASSWORD",
+        "catalog": "BROKER_CATALOG_PASSWORD",
+        "flower": "BROKER_FLOWER_PASSWORD",
+    }
     for name, user in BROKER_USERS.items():
         assert {u.password for u in broker_urls(config["services"][name])} == {TEST_SECRETS[password_of[user]]}
     # The users the URLs name are the ones the broker's set-up creates.

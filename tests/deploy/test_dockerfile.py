@@ -41,8 +41,14 @@ def stages() -> list[list[tuple[str, str]]]:
 
 
 def repository_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True, timeout=30).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     return [path for path in listed.splitlines() if (REPO / path).is_file()]
 
 
@@ -91,17 +97,36 @@ def test_every_copy_source_is_in_the_build_context():
 def test_the_context_holds_what_runs_and_nothing_private():
     rules = dockerignore_rules(REPO / ".dockerignore")
     files = repository_files()
-    needed = [f for f in files if f.split("/")[0] in ("admin_app", "catalog_worker", "sync_contract", "scripts")
-              or f.startswith("docker/start/")]
+    needed = [
+        f
+        for f in files
+        if f.split("/")[0] in ("admin_app", "catalog_worker", "sync_contract", "scripts")
+        or f.startswith("docker/start/")
+    ]
     needed = [f for f in needed if "/tests/" not in f and "__pycache__" not in f]
     assert needed
     assert [f for f in needed if not in_build_context(f, rules)] == []
-    for private in (".env", ".env.example", ".git/config", ".venv/bin/python", "tests/system/harness.py",
-                    "admin_app/tests/conftest.py", "test-artifacts/x.log", "var/flower_basic_auth",
-                    "admin_app/staticfiles/admin/css/base.css", "docker-compose.yml", "bench/run.py"):
+    for private in (
+        ".env",
+        ".env.example",
+        ".git/config",
+        ".venv/bin/python",
+        "tests/system/harness.py",
+        "admin_app/tests/conftest.py",
+        "test-artifacts/x.log",
+        "var/flower_basic_auth",
+        "admin_app/staticfiles/admin/css/base.css",
+        "docker-compose.yml",
+        "bench/run.py",
+    ):
         assert not in_build_context(private, rules), private
-    for needed_file in ("requirements.txt", "pyproject.toml", "docker/rabbitmq/provision.py",
-                        "docker/start/admin-web", "admin_app/manage.py"):
+    for needed_file in (
+        "requirements.txt",
+        "pyproject.toml",
+        "docker/rabbitmq/provision.py",
+        "docker/start/admin-web",
+        "admin_app/manage.py",
+    ):
         assert in_build_context(needed_file, rules), needed_file
 
 

@@ -16,10 +16,17 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def python_sources() -> list:
-    roots = [REPO / "admin_app", REPO / "catalog_worker", REPO / "sync_contract", REPO / "scripts",
-             REPO / "docker" / "rabbitmq"]
+    roots = [
+        REPO / "admin_app",
+        REPO / "catalog_worker",
+        REPO / "sync_contract",
+        REPO / "scripts",
+        REPO / "docker" / "rabbitmq",
+    ]
     return sorted(
-        path for root in roots for path in root.rglob("*.py")
+        path
+        for root in roots
+        for path in root.rglob("*.py")
         if "tests" not in path.relative_to(REPO).parts and "migrations" not in path.parts
     )
 
@@ -33,11 +40,24 @@ def shell_sources() -> list:
 def test_the_scan_finds_what_the_settings_read():
     # If these stop being found, the scan is broken, not the settings.
     python = python_env_reads(python_sources())
-    assert {"ADMIN_DATABASE_URL", "CATALOG_DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SECRET_KEY",
-            "RELAY_PUBLISH_TIMEOUT", "CATALOG_WORKER_PREFETCH", "BROKER_ADMIN_PASSWORD"} <= set(python)
+    assert {
+        "ADMIN_DATABASE_URL",
+        "CATALOG_DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "DJANGO_SECRET_KEY",
+        "RELAY_PUBLISH_TIMEOUT",
+        "CATALOG_WORKER_PREFETCH",
+        "BROKER_ADMIN_PASSWORD",
+    } <= set(python)
     shell = shell_env_reads(shell_sources())
-    assert {"FLOWER_BASIC_AUTH", "BIND_HOST", "CATALOG_WORKER_CONCURRENCY", "DJANGO_SETTINGS_MODULE", "WEB_CONCURRENCY",
-            "DJANGO_SUPERUSER_USERNAME"} <= set(shell)
+    assert {
+        "FLOWER_BASIC_AUTH",
+        "BIND_HOST",
+        "CATALOG_WORKER_CONCURRENCY",
+        "DJANGO_SETTINGS_MODULE",
+        "WEB_CONCURRENCY",
+        "DJANGO_SUPERUSER_USERNAME",
+    } <= set(shell)
 
 
 def test_every_variable_the_settings_and_scripts_read_is_in_env_example():

@@ -36,8 +36,12 @@ def reliability_stack(request, db_templates, shared_broker):  # noqa: F811
                 clusters.append(cluster)
                 cluster.start()
                 pgs[side] = cluster
-        stack = build_stack(request.node.name[:60].replace("[", "-").replace("]", "").replace(" ", "_"),
-                            broker or shared_broker, db_templates, **pgs)
+        stack = build_stack(
+            request.node.name[:60].replace("[", "-").replace("]", "").replace(" ", "_"),
+            broker or shared_broker,
+            db_templates,
+            **pgs,
+        )
         built.append(stack)
         return stack
 

@@ -22,8 +22,9 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 def _as_postgres(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True,
-                          timeout=timeout, check=True)
+    return subprocess.run(
+        ["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True, timeout=timeout, check=True
+    )
 
 
 class ThrowawayPostgres:
@@ -33,11 +34,14 @@ class ThrowawayPostgres:
         self.data = self.base / "data"
         self.log = self.base / "server.log"
         shutil.chown(self.base, "postgres", "postgres")
-        _as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "root", "--auth=trust", "-E", "UTF8",
-                     "--no-sync")
+        _as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "root", "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
         with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-                       f"unix_socket_directories = '{self.base}'\nfsync = off\nmax_connections = 100\n")
+            conf.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.base}'\nfsync = off\nmax_connections = 100\n"
+            )
 
     def url(self, dbname: str) -> str:
         return f"postgres://root@127.0.0.1:{self.port}/{dbname}"
@@ -62,8 +66,13 @@ class ThrowawayPostgres:
         _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def running(self) -> bool:
-        result = subprocess.run(["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data),
-                                 "status"], capture_output=True, text=True, timeout=30, check=False)
+        result = subprocess.run(
+            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(self.data), "status"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         return result.returncode == 0
 
     def copy_database(self, source_db: str, target_db: str) -> None:
@@ -76,12 +85,29 @@ class ThrowawayPostgres:
             conn.close()
         dump = subprocess.run(
             [str(PG_BIN / "pg_dump"), "-h", PG_HOST, "-p", str(PG_PORT), "-U", "root", "--no-owner", source_db],
-            capture_output=True, timeout=120, check=True,
+            capture_output=True,
+            timeout=120,
+            check=True,
         )
         subprocess.run(
-            [str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", "root", "-d", target_db],
-            input=dump.stdout, capture_output=True, timeout=120, check=True,
+            [
+                str(PG_BIN / "psql"),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "root",
+                "-d",
+                target_db,
+            ],
+            input=dump.stdout,
+            capture_output=True,
+            timeout=120,
+            check=True,
         )
 
     def destroy(self) -> None:

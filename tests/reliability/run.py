@@ -27,16 +27,30 @@ def main(argv: list[str]) -> int:
     ROWS_FILE.unlink(missing_ok=True)
     started = datetime.now(UTC)
     status = subprocess.call(
-        [sys.executable, "-m", "pytest", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(REPO),
-         "-p", "no:django", "tests/reliability", *argv],
-        cwd=REPO, env=env,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-c",
+            str(REPO / "pyproject.toml"),
+            "--rootdir",
+            str(REPO),
+            "-p",
+            "no:django",
+            "tests/reliability",
+            *argv,
+        ],
+        cwd=REPO,
+        env=env,
     )
-    rows = [json.loads(line) for line in ROWS_FILE.read_text().splitlines() if line.strip()] \
-        if ROWS_FILE.exists() else []
+    rows = (
+        [json.loads(line) for line in ROWS_FILE.read_text().splitlines() if line.strip()] if ROWS_FILE.exists() else []
+    )
     text = table(rows)
     sys.stdout.write("\n" + text + "\n")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                            check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout.strip()
     LATEST.write_text(
         "# Reliability figures (latest `make reliability`)\n\n"
         f"Run {started:%Y-%m-%d %H:%M} UTC on commit {commit or '?'} (working tree may differ), "
@@ -45,8 +59,7 @@ def main(argv: list[str]) -> int:
         "sent: outbox events committed; applied: products whose final admin state the catalog holds; "
         "lost: products whose final state it does not hold after the deadline; dup w/ effect: applies "
         "beyond the distinct (product, version) changes, plus rows the admin never had; converge s: from "
-        "the end of the fault and the load until the catalog equals the admin.\n\n"
-        + text + "\n"
+        "the end of the fault and the load until the catalog equals the admin.\n\n" + text + "\n"
     )
     return status
 

@@ -114,9 +114,21 @@ class Run:
             # Its own UTS namespace and host name, as each container of a scaled service has:
             # the start script names the node catalog@<host name>, and two nodes of one name
             # cannot both hold their exclusive pidbox queue (the second one dies).
-            process = Process("catalog-worker" + suffix,
-                              ["unshare", "--uts", "sh", "-c", 'hostname "$1" && exec "$2"', "sh", hostname,
-                               str(START / "catalog-worker")], self.stack.env, self.stack.log_dir)
+            process = Process(
+                "catalog-worker" + suffix,
+                [
+                    "unshare",
+                    "--uts",
+                    "sh",
+                    "-c",
+                    'hostname "$1" && exec "$2"',
+                    "sh",
+                    hostname,
+                    str(START / "catalog-worker"),
+                ],
+                self.stack.env,
+                self.stack.log_dir,
+            )
             self.stack.processes.append(process)
         self.workers.append(process)
         return process
@@ -175,19 +187,21 @@ def memory_alarm(run: Run) -> None:
     alarm_at = datetime.now()
     alarm_mono = time.monotonic()
     try:
+
         def failures() -> list[str]:
             return RELAY_LOG_TIME.findall(relay.log()[log_offset:])
 
-        first = wait_until(failures, timeout=bound + 30, interval=0.2,
-                           what="a publish failure logged under the memory alarm")
-        run.checks["first_failure_s"] = (datetime.strptime(first[0], "%Y-%m-%d %H:%M:%S,%f")
-                                         - alarm_at).total_seconds()
+        first = wait_until(
+            failures, timeout=bound + 30, interval=0.2, what="a publish failure logged under the memory alarm"
+        )
+        run.checks["first_failure_s"] = (datetime.strptime(first[0], "%Y-%m-%d %H:%M:%S,%f") - alarm_at).total_seconds()
         run.checks["failure_bound_s"] = bound
         # The relay keeps looping: a second failure comes after at most one more attempt + the backoff.
         gap_bound = bound + float(run.stack.env["RELAY_BACKOFF_MAX"]) + 1.0
         with contextlib.suppress(TimeoutError):
-            wait_until(lambda: len(failures()) >= 2, timeout=gap_bound + 30, interval=0.2,
-                       what="a second publish failure")
+            wait_until(
+                lambda: len(failures()) >= 2, timeout=gap_bound + 30, interval=0.2, what="a second publish failure"
+            )
         time.sleep(max(0.0, alarm_mono + 0.3 * run.seconds - time.monotonic()))  # hold at least 30 % of the load
         stamps = [datetime.strptime(s, "%Y-%m-%d %H:%M:%S,%f") for s in failures()]
         run.checks["failures_during_alarm"] = len(stamps)
@@ -197,8 +211,10 @@ def memory_alarm(run: Run) -> None:
         run.checks["last_attempt_advanced"] = _relay_last_attempts(run.stack) != last_attempt_before
     finally:
         rabbitmqctl("set_vm_memory_high_watermark", "0.4", node=run.broker.node)
-    run.notes.append(f"alarm: first publish failure after {run.checks['first_failure_s']:.1f}s, "
-                     f"{run.checks['failures_during_alarm']} failures, max gap {run.checks['max_gap_s']:.1f}s")
+    run.notes.append(
+        f"alarm: first publish failure after {run.checks['first_failure_s']:.1f}s, "
+        f"{run.checks['failures_during_alarm']} failures, max gap {run.checks['max_gap_s']:.1f}s"
+    )
 
 
 def _relay_last_attempts(stack: ReliabilityStack) -> list:
@@ -285,8 +301,9 @@ SCENARIOS = [
 # --- the runner ---------------------------------------------------------------------
 
 
-def run_scenario(scenario: Scenario, stack: ReliabilityStack, *, seconds: float = SECONDS,
-                 broker: Any = None) -> tuple[Row, Run]:
+def run_scenario(
+    scenario: Scenario, stack: ReliabilityStack, *, seconds: float = SECONDS, broker: Any = None
+) -> tuple[Row, Run]:
     run = Run(stack=stack, seconds=seconds, broker=broker)
     for i in range(scenario.workers):
         run.start_worker(f"-{i}", hostname=f"worker{i}-{stack.name}" if scenario.workers > 1 else None)
@@ -298,13 +315,20 @@ def run_scenario(scenario: Scenario, stack: ReliabilityStack, *, seconds: float 
 
     loads = []
     for index in range(LOAD_PROCESSES):
-        code = (f"seed, seconds, rate, prefix = {random.randrange(10**9)}, {seconds}, {RATE / LOAD_PROCESSES},"
-                f" 'L{stack.name}-{index}'\n" + LOAD)
+        code = (
+            f"seed, seconds, rate, prefix = {random.randrange(10**9)}, {seconds}, {RATE / LOAD_PROCESSES},"
+            f" 'L{stack.name}-{index}'\n" + LOAD
+        )
         with (stack.log_dir / f"load-{index}.log").open("ab") as load_log:
-            loads.append(subprocess.Popen(
-                [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code], cwd=REPO / "admin_app",
-                env=stack.env, stdout=load_log, stderr=subprocess.STDOUT,
-            ))
+            loads.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
+                    cwd=REPO / "admin_app",
+                    env=stack.env,
+                    stdout=load_log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     run.t0 = time.monotonic()
     try:
         scenario.fault(run)
@@ -323,15 +347,22 @@ def run_scenario(scenario: Scenario, stack: ReliabilityStack, *, seconds: float 
     started = max(fault_end, load_end)
     converge_s: float | None
     try:
-        wait_until(lambda: figures(stack).converged, timeout=CONVERGE_TIMEOUT, interval=0.5,
-                   what="catalog equals admin")
+        wait_until(
+            lambda: figures(stack).converged, timeout=CONVERGE_TIMEOUT, interval=0.5, what="catalog equals admin"
+        )
         converge_s = round(time.monotonic() - started, 1)
     except TimeoutError:
         converge_s = None
     result = figures(stack)
     row = Row(
-        scenario=scenario.name, seconds=seconds, sent=result.sent, applied=result.applied, lost=result.lost,
-        dup_with_effect=result.dup_with_effect, converge_s=converge_s, dead_lettered=stack.dead_letters(),
+        scenario=scenario.name,
+        seconds=seconds,
+        sent=result.sent,
+        applied=result.applied,
+        lost=result.lost,
+        dup_with_effect=result.dup_with_effect,
+        converge_s=converge_s,
+        dead_lettered=stack.dead_letters(),
         note="; ".join(run.notes),
     )
     record(row)
@@ -347,12 +378,23 @@ def record(row: Row) -> None:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("scenario", "load s", "changes/s", "sent", "applied", "lost", "dup w/ effect", "converge s",
-            "dead-lettered")
+    head = (
+        "scenario",
+        "load s",
+        "changes/s",
+        "sent",
+        "applied",
+        "lost",
+        "dup w/ effect",
+        "converge s",
+        "dead-lettered",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         converge = "not converged" if r["converge_s"] is None else f"{r['converge_s']:.1f}"
-        lines.append(f"| {r['scenario']} | {r['seconds']:g} | {r['sent'] / r['seconds']:.0f} | {r['sent']} | "
-                     f"{r['applied']} | {r['lost']} | "
-                     f"{r['dup_with_effect']} | {converge} | {r['dead_lettered']} |")
+        lines.append(
+            f"| {r['scenario']} | {r['seconds']:g} | {r['sent'] / r['seconds']:.0f} | {r['sent']} | "
+            f"{r['applied']} | {r['lost']} | "
+            f"{r['dup_with_effect']} | {converge} | {r['dead_lettered']} |"
+        )
     return "\n".join(lines)

@@ -72,12 +72,18 @@ class ReliabilityStack(Stack):
         return {r[0]: r[1:] for r in rows}
 
     def admin_deleted(self) -> dict[int, int]:
-        return dict(self.q("admin", "SELECT product_id, max(version) FROM products_outboxevent"
-                                    " WHERE op = 'delete' GROUP BY product_id"))
+        return dict(
+            self.q(
+                "admin",
+                "SELECT product_id, max(version) FROM products_outboxevent WHERE op = 'delete' GROUP BY product_id",
+            )
+        )
 
     def catalog_rows(self) -> dict[int, tuple]:
-        rows = self.q("catalog", "SELECT product_id, version, sku, title, price::text, is_active, deleted"
-                                 " FROM catalog_catalogproduct")
+        rows = self.q(
+            "catalog",
+            "SELECT product_id, version, sku, title, price::text, is_active, deleted FROM catalog_catalogproduct",
+        )
         return {r[0]: r[1:] for r in rows}
 
     def catalog_live(self) -> dict[int, tuple]:
@@ -101,8 +107,12 @@ class ReliabilityStack(Stack):
             connection.close()
 
     def wait_for_consumers(self, count: int = 1, timeout: float = 120) -> None:
-        wait_until(lambda: self.consumers() >= count, timeout=timeout, interval=0.3,
-                   what=f"{count} worker(s) consume the sync queue")
+        wait_until(
+            lambda: self.consumers() >= count,
+            timeout=timeout,
+            interval=0.3,
+            what=f"{count} worker(s) consume the sync queue",
+        )
 
     def dead_letters(self) -> int:
         try:
@@ -144,21 +154,42 @@ def figures(stack: ReliabilityStack) -> Figures:
     # (product_id, version) can raise a catalog row at most once, so the applies the
     # tasks report can never exceed the distinct changes. Rows the admin never had
     # (phantoms) count too.
-    sent, distinct = stack.q("admin", "SELECT count(*), count(DISTINCT (product_id, version))"
-                                      " FROM products_outboxevent")[0]
-    reported = sum((r["result"] or {}).get("applied", 0) for r in stack.task_results()
-                   if r["status"] == "SUCCESS" and isinstance(r["result"], dict))
+    sent, distinct = stack.q(
+        "admin", "SELECT count(*), count(DISTINCT (product_id, version)) FROM products_outboxevent"
+    )[0]
+    reported = sum(
+        (r["result"] or {}).get("applied", 0)
+        for r in stack.task_results()
+        if r["status"] == "SUCCESS" and isinstance(r["result"], dict)
+    )
     phantoms = len(set(catalog) - set(admin) - set(deleted))
-    return Figures(sent=sent, products=len(admin) + len(deleted), applied=applied, lost=lost,
-                   dup_with_effect=max(0, reported - distinct) + phantoms)
+    return Figures(
+        sent=sent,
+        products=len(admin) + len(deleted),
+        applied=applied,
+        lost=lost,
+        dup_with_effect=max(0, reported - distinct) + phantoms,
+    )
 
 
-def build_stack(name: str, broker: Broker, templates: tuple[str, str], *, admin_pg: ThrowawayPostgres | None = None,
-                catalog_pg: ThrowawayPostgres | None = None) -> ReliabilityStack:
+def build_stack(
+    name: str,
+    broker: Broker,
+    templates: tuple[str, str],
+    *,
+    admin_pg: ThrowawayPostgres | None = None,
+    catalog_pg: ThrowawayPostgres | None = None,
+) -> ReliabilityStack:
     suffix, log_dir = fresh_log_dir("reliability", name)
     stack = ReliabilityStack(
-        name=suffix, broker=broker, admin_db=f"rel_admin_{suffix}", catalog_db=f"rel_catalog_{suffix}",
-        vhost=f"reltest-{suffix}", log_dir=log_dir, admin_pg=admin_pg, catalog_pg=catalog_pg,
+        name=suffix,
+        broker=broker,
+        admin_db=f"rel_admin_{suffix}",
+        catalog_db=f"rel_catalog_{suffix}",
+        vhost=f"reltest-{suffix}",
+        log_dir=log_dir,
+        admin_pg=admin_pg,
+        catalog_pg=catalog_pg,
     )
     try:
         for side, template, cluster in (("admin", templates[0], admin_pg), ("catalog", templates[1], catalog_pg)):

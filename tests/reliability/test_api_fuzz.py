@@ -20,11 +20,48 @@ pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 CASES = int(os.environ.get("RELIABILITY_FUZZ_CASES", "150"))
 FIELDS = ("sku", "title", "description", "price", "image_url", "is_active")
 
-STRINGS = ["", " ", "a", "x" * 65, "x" * 201, "y" * 10_001, "z" * 100_000, "名前🙂\u202e", "\x00nul", "\ud7ff",
-           "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd", "http://example.com/" + "p" * 600,
-           "javascript:alert(1)", "\n\t", "ß" * 64]
-NUMBERS = [0, -1, 1, 1.5, 1.005, -0.0, 10**12, 10**40, 2**63, -(2**63), 1e308, "1e999", "NaN", "Infinity",
-           "-Infinity", "1e10", "12.345", "99999999999.99", "0.001", "1,5", "١٢"]
+STRINGS = [
+    "",
+    " ",
+    "a",
+    "x" * 65,
+    "x" * 201,
+    "y" * 10_001,
+    "z" * 100_000,
+    "名前🙂\u202e",
+    "\x00nul",
+    "\ud7ff",
+    "<script>alert(1)</script>",
+    "' OR 1=1 --",
+    "../../etc/passwd",
+    "http://example.com/" + "p" * 600,
+    "javascript:alert(1)",
+    "\n\t",
+    "ß" * 64,
+]
+NUMBERS = [
+    0,
+    -1,
+    1,
+    1.5,
+    1.005,
+    -0.0,
+    10**12,
+    10**40,
+    2**63,
+    -(2**63),
+    1e308,
+    "1e999",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e10",
+    "12.345",
+    "99999999999.99",
+    "0.001",
+    "1,5",
+    "١٢",
+]
 OTHERS = [None, True, False, [], [1, 2], {}, {"nested": {"deep": [1, {"x": None}]}}, "true", "null"]
 
 
@@ -73,18 +110,31 @@ def test_fuzzed_bodies_never_get_a_5xx_and_every_4xx_says_why(reliability_stack)
     for index in range(CASES):
         data = body(rnd)
         method, target = rnd.choice((("post", url), ("post", url), ("patch", item), ("put", item)))
-        response = getattr(api, method)(target, data=json.dumps(data), timeout=30,
-                                        headers={"Content-Type": "application/json"})
+        response = getattr(api, method)(
+            target, data=json.dumps(data), timeout=30, headers={"Content-Type": "application/json"}
+        )
         check(response, f"case {index}: {method} {json.dumps(data)[:200]}")
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
     # Bodies that are not JSON at all, and odd URLs.
-    raw_bodies = ((b"{not json", "application/json"), (b"sku=a&title=b", "application/x-www-form-urlencoded"),
-                  (b"\xff\xfe\x00", "application/json"), (b"", "application/json"))
+    raw_bodies = (
+        (b"{not json", "application/json"),
+        (b"sku=a&title=b", "application/x-www-form-urlencoded"),
+        (b"\xff\xfe\x00", "application/json"),
+        (b"", "application/json"),
+    )
     for raw, content_type in raw_bodies:
         check(api.post(url, data=raw, headers={"Content-Type": content_type}, timeout=10), f"raw {raw!r}")
-    for path in ("?page=abc", "?page=999999", "?sync_state=nope", "?page_size=-1", "999999999999999999999999/",
-                 "abc/", "%00/", "1/../2/"):
+    for path in (
+        "?page=abc",
+        "?page=999999",
+        "?sync_state=nope",
+        "?page_size=-1",
+        "999999999999999999999999/",
+        "abc/",
+        "%00/",
+        "1/../2/",
+    ):
         check(api.get(url + path, timeout=10), path)
     print("status counts:", dict(sorted(statuses.items())))
 

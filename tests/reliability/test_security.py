@@ -22,8 +22,17 @@ from tests.system.snippets import edit_products
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
-FLOWER_PROTECTED = ["/", "/workers", "/tasks", "/tasks/datatable", "/broker", "/api/workers", "/api/tasks",
-                    "/api/task/types", "/api/queues/length"]
+FLOWER_PROTECTED = [
+    "/",
+    "/workers",
+    "/tasks",
+    "/tasks/datatable",
+    "/broker",
+    "/api/workers",
+    "/api/tasks",
+    "/api/task/types",
+    "/api/queues/length",
+]
 FLOWER_OPEN = ["/healthcheck", "/metrics"]
 
 
@@ -52,8 +61,7 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
     stack.start("admin-relay", env=env)
     stack.start("admin-web", env=env)
     flower = stack.start("flower", env=env)
-    wait_until(lambda: requests.get(stack.url("flower", "/healthcheck"), timeout=3).ok, timeout=120,
-               what="flower up")
+    wait_until(lambda: requests.get(stack.url("flower", "/healthcheck"), timeout=3).ok, timeout=120, what="flower up")
     stack.wait_for_consumers(1)
     user, password = stack.flower_auth.split(":")
 
@@ -78,8 +86,9 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
             response = requests.get(stack.url("flower", path), auth=auth, timeout=10, allow_redirects=False)
             assert response.status_code == 401, (path, auth and auth[0], response.status_code)
             assert not any(secret in response.text for secret in secrets), path
-    response = requests.post(stack.url("flower", "/api/task/send-task/catalog.sync_products"), json={"args": []},
-                             timeout=10)
+    response = requests.post(
+        stack.url("flower", "/api/task/send-task/catalog.sync_products"), json={"args": []}, timeout=10
+    )
     assert response.status_code == 401
     for path in FLOWER_OPEN:
         response = requests.get(stack.url("flower", path), timeout=10)
@@ -90,12 +99,20 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
 
     # A broker that refuses the login, and one that cannot be reached: both are reported.
     outputs = []
-    for broken in (broker_url.replace(":" + broker_url.split(":")[2].split("@")[0] + "@", ":wrong@"),
-                   broker_url.replace(f":{stack.broker.port}/", ":1/")):
+    for broken in (
+        broker_url.replace(":" + broker_url.split(":")[2].split("@")[0] + "@", ":wrong@"),
+        broker_url.replace(f":{stack.broker.port}/", ":1/"),
+    ):
         for project_dir in ("admin_app", "catalog_worker"):
-            result = subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO / project_dir,
-                                    env={**stack.env, "CELERY_BROKER_URL": broken}, capture_output=True, text=True,
-                                    timeout=120, check=False)
+            result = subprocess.run(
+                [sys.executable, "manage.py", "check"],
+                cwd=REPO / project_dir,
+                env={**stack.env, "CELERY_BROKER_URL": broken},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             outputs.append(result.stdout + result.stderr)
     assert sum("sync.W021" in out for out in outputs) == 4, outputs
     return outputs
@@ -103,8 +120,9 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
 
 def test_admin_api_needs_staff_and_session_writes_need_csrf(reliability_stack):
     stack = reliability_stack()
-    stack.admin_shell("from django.contrib.auth.models import User\n"
-                      "User.objects.create_user('plain', password='plain-password-123')")
+    stack.admin_shell(
+        "from django.contrib.auth.models import User\nUser.objects.create_user('plain', password='plain-password-123')"
+    )
     stack.start("admin-web")
     stack.start("catalog-web")
     url = stack.url("admin", "/api/products/")
@@ -128,9 +146,12 @@ def test_admin_api_needs_staff_and_session_writes_need_csrf(reliability_stack):
     assert created.status_code == 201, created.text
     item = stack.url("admin", f"/api/products/{created.json()['id']}/")
     del api.headers["X-CSRFToken"]
-    for method, target, body in (("post", url, {"sku": "CSRF-2", "title": "t", "price": "1.00"}),
-                                 ("patch", item, {"title": "changed"}), ("put", item, {"sku": "CSRF-1",
-                                 "title": "t", "price": "2.00"}), ("delete", item, None)):
+    for method, target, body in (
+        ("post", url, {"sku": "CSRF-2", "title": "t", "price": "1.00"}),
+        ("patch", item, {"title": "changed"}),
+        ("put", item, {"sku": "CSRF-1", "title": "t", "price": "2.00"}),
+        ("delete", item, None),
+    ):
         response = getattr(api, method)(target, json=body, timeout=10)
         assert response.status_code == 403, (method, response.status_code)
         assert "CSRF" in response.json()["detail"]
@@ -151,15 +172,20 @@ def test_no_pickle_anywhere():
     assert celery_settings.CELERY_ACCEPT_CONTENT == ["json"]
     assert celery_settings.CELERY_RESULT_ACCEPT_CONTENT == ["json"]
     assert celery_settings.CELERY_TASK_SERIALIZER == celery_settings.CELERY_RESULT_SERIALIZER == "json"
-    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     offenders = []
     for path in tracked:
         if path.startswith("tests/") or "/tests/" in path:
             continue  # tests publish pickle on purpose, to prove it is refused
         text = (REPO / path).read_text(errors="replace")
-        if re.search(r"^\s*(import pickle|from pickle|import dill|import yaml)|pickle\.loads|yaml\.load\(|"
-                     r"[\"']pickle[\"']|x-python-serialize", text, re.M):
+        if re.search(
+            r"^\s*(import pickle|from pickle|import dill|import yaml)|pickle\.loads|yaml\.load\(|"
+            r"[\"']pickle[\"']|x-python-serialize",
+            text,
+            re.M,
+        ):
             offenders.append(path)
     assert offenders == []
 
@@ -171,8 +197,15 @@ PRODUCTION = {
 
 
 def _manage(project_dir: str, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=REPO / project_dir, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO / project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("service", sorted(PRODUCTION))
@@ -206,8 +239,15 @@ SECRET_PATTERNS = {
     "assigned secret": re.compile(r"(?i)(secret_key|password|passwd|token)\s*[:=]\s*['\"]([^'\"\s$]{12,})['\"]"),
 }
 # Local-development values, documented as such (DESIGN.md: guest:guest is the local broker).
-ALLOWED_SECRETS = {"guest", "password", "pass", "secret", "change-me", "changeme",
-                   "local-development-only-not-a-secret"}
+ALLOWED_SECRETS = {
+    "guest",
+    "password",
+    "pass",
+    "secret",
+    "change-me",
+    "changeme",
+    "local-development-only-not-a-secret",
+}
 
 
 def test_no_secret_in_the_repository():

@@ -46,8 +46,12 @@ def db_templates():
         for project in ("admin_app", "catalog_worker"):
             for args in (["migrate", "--noinput"], ["createsuperuser", "--noinput"]):
                 subprocess.run(
-                    [sys.executable, "manage.py", *args], cwd=REPO / project, env=env,
-                    check=True, capture_output=True, timeout=180,
+                    [sys.executable, "manage.py", *args],
+                    cwd=REPO / project,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=180,
                 )
         yield admin_tpl, catalog_tpl
     finally:
@@ -78,8 +82,12 @@ def make_stack(request, db_templates, shared_broker):
         broker = broker or shared_broker
         suffix, log_dir = fresh_log_dir("system", test_name)
         stack = Stack(
-            name=suffix, broker=broker, admin_db=f"sys_admin_{suffix}", catalog_db=f"sys_catalog_{suffix}",
-            vhost=f"systest-{suffix}", log_dir=log_dir,
+            name=suffix,
+            broker=broker,
+            admin_db=f"sys_admin_{suffix}",
+            catalog_db=f"sys_catalog_{suffix}",
+            vhost=f"systest-{suffix}",
+            log_dir=log_dir,
         )
         create_database(stack.admin_db, template=db_templates[0])
         create_database(stack.catalog_db, template=db_templates[1])

@@ -129,8 +129,12 @@ class Broker:
 
     def channel(self, vhost: str):
         params = pika.ConnectionParameters(
-            host="127.0.0.1", port=self.port, virtual_host=vhost,
-            credentials=pika.PlainCredentials("guest", "guest"), connection_attempts=1, socket_timeout=5,
+            host="127.0.0.1",
+            port=self.port,
+            virtual_host=vhost,
+            credentials=pika.PlainCredentials("guest", "guest"),
+            connection_attempts=1,
+            socket_timeout=5,
         )
         connection = pika.BlockingConnection(params)
         return connection, connection.channel()
@@ -185,7 +189,9 @@ class ThrowawayBroker(Broker):
         subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, timeout=30)
         wait_until(
             lambda: rabbitmqctl("await_startup", "--timeout", "5", node=self.node, check=False).returncode == 0,
-            timeout=90, interval=0.5, what=f"broker {self.node} started",
+            timeout=90,
+            interval=0.5,
+            what=f"broker {self.node} started",
         )
 
     def stop(self) -> None:
@@ -306,8 +312,13 @@ class Stack:
     def manage(self, project: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
         cwd = REPO / ("admin_app" if project == "admin" else "catalog_worker")
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=cwd, env={**self.env, **(env or {})},
-            capture_output=True, text=True, timeout=timeout, check=True,
+            [sys.executable, "manage.py", *args],
+            cwd=cwd,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
         )
 
     def admin_shell(self, code: str, timeout: float = 300) -> str:
@@ -370,9 +381,15 @@ class Stack:
         session.get(login_url, timeout=10).raise_for_status()
         response = session.post(
             login_url,
-            data={"username": STAFF_USER, "password": STAFF_PASSWORD, "next": "/admin/",
-                  "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-            headers={"Referer": login_url}, timeout=10, allow_redirects=False,
+            data={
+                "username": STAFF_USER,
+                "password": STAFF_PASSWORD,
+                "next": "/admin/",
+                "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            },
+            headers={"Referer": login_url},
+            timeout=10,
+            allow_redirects=False,
         )
         if response.status_code != 302 or "sessionid" not in session.cookies:
             raise RuntimeError(f"admin login failed: {response.status_code}")

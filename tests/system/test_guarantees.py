@@ -46,8 +46,7 @@ def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker
     stack.start("admin-relay", env=fast_retry)
     stack.start("admin-web")
     products_url = stack.url("admin", "/api/products/")
-    wait_until(lambda: requests.get(products_url, timeout=3).status_code in (401, 403), timeout=60,
-               what="admin API up")
+    wait_until(lambda: requests.get(products_url, timeout=3).status_code in (401, 403), timeout=60, what="admin API up")
     api = stack.admin_api()
     assert api.post(products_url, json={"sku": "UP-0", "title": "before", "price": "1.00"}, timeout=10).ok
     wait_until(stack.catalog_matches_admin, timeout=30, what="first product synced")
@@ -57,8 +56,7 @@ def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker
     ids = []
     for i in range(20):
         started = time.monotonic()
-        response = api.post(products_url, json={"sku": f"DOWN-{i}", "title": "while down", "price": "2.00"},
-                            timeout=10)
+        response = api.post(products_url, json={"sku": f"DOWN-{i}", "title": "while down", "price": "2.00"}, timeout=10)
         timings.append(time.monotonic() - started)
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
@@ -72,14 +70,19 @@ def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker
 
     # The relay notices and records why, without losing anything.
     def failures_recorded():
-        rows = query(stack.admin_db, "SELECT count(*), max(attempts), max(last_error) FROM products_outboxevent"
-                                     " WHERE published_at IS NULL")
+        rows = query(
+            stack.admin_db,
+            "SELECT count(*), max(attempts), max(last_error) FROM products_outboxevent WHERE published_at IS NULL",
+        )
         return rows[0] if rows[0][0] == 25 and rows[0][1] >= 1 and rows[0][2] else None
 
     wait_until(failures_recorded, timeout=30, what="publish failures recorded on the pending events")
     # Staff see it too: the product's current version is marked failed, not lost.
-    wait_until(lambda: api.get(products_url + f"{ids[-1]}/", timeout=5).json()["sync_state"] == "failed",
-               timeout=30, what="admin API shows the failed sync")
+    wait_until(
+        lambda: api.get(products_url + f"{ids[-1]}/", timeout=5).json()["sync_state"] == "failed",
+        timeout=30,
+        what="admin API shows the failed sync",
+    )
 
     throwaway_broker.start()
     wait_until(stack.catalog_matches_admin, timeout=120, interval=0.3, what="catalog equals admin after restart")
@@ -99,25 +102,34 @@ def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_st
     # database) runs at that COMMIT and waits for an advisory lock the test holds:
     # the relay is stopped exactly between "broker confirmed" and "mark committed",
     # and killed there.
-    query(stack.admin_db, """
+    query(
+        stack.admin_db,
+        """
         CREATE FUNCTION test_hold_commit() RETURNS trigger AS $$
         BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$ LANGUAGE plpgsql;
         CREATE CONSTRAINT TRIGGER test_hold_commit AFTER UPDATE ON products_outboxevent
             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_hold_commit();
-    """)
+    """,
+    )
     blocker = pg_connect(stack.admin_db)
     with blocker.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(4242)")
     relay = stack.start("admin-relay")
     try:
         wait_until(lambda: len(stack.catalog_live()) == 30, timeout=60, what="published events applied")
-        wait_until(lambda: backends_waiting_on_lock(stack.admin_db, "COMMIT") == 1,
-                   timeout=30, what="relay blocked in its commit")
+        wait_until(
+            lambda: backends_waiting_on_lock(stack.admin_db, "COMMIT") == 1,
+            timeout=30,
+            what="relay blocked in its commit",
+        )
         relay.kill()
         # A COMMIT the server has received completes even without its client, so
         # the relay's session dies with it (as when the relay's host goes down).
-        query(stack.admin_db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                              " WHERE datname = %s AND query ILIKE 'COMMIT%%'", [stack.admin_db])
+        query(
+            stack.admin_db,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'COMMIT%%'",
+            [stack.admin_db],
+        )
     finally:
         blocker.close()  # releases the advisory lock
     query(stack.admin_db, "DROP TRIGGER test_hold_commit ON products_outboxevent")
@@ -125,8 +137,11 @@ def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_st
 
     stack.start("admin-relay", suffix="-restarted")
     wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published again")
-    wait_until(lambda: sum(r["result"]["stale"] for r in stack.task_results() if r["result"]) == 30,
-               timeout=60, what="duplicates delivered and skipped")
+    wait_until(
+        lambda: sum(r["result"]["stale"] for r in stack.task_results() if r["result"]) == 30,
+        timeout=60,
+        what="duplicates delivered and skipped",
+    )
     results = stack.task_results()
     assert sum(r["result"]["applied"] for r in results) == 30  # each change had effect once
     assert stack.catalog_matches_admin()
@@ -145,15 +160,21 @@ def test_worker_killed_mid_batch_loses_nothing(make_stack):
         cursor.execute("LOCK TABLE catalog_catalogproduct IN SHARE MODE")
     worker = stack.start("catalog-worker")
     try:
-        wait_until(lambda: backends_waiting_on_lock(stack.catalog_db, "INSERT INTO catalog_catalogproduct") >= 1,
-                   timeout=60, what="worker blocked inside its batch")
+        wait_until(
+            lambda: backends_waiting_on_lock(stack.catalog_db, "INSERT INTO catalog_catalogproduct") >= 1,
+            timeout=60,
+            what="worker blocked inside its batch",
+        )
         worker.kill()  # SIGKILL to the main process and its pool children
     finally:
         blocker.rollback()
         blocker.close()
     assert stack.catalog_live() == {}
-    wait_until(lambda: stack.broker.queue_depth(stack.vhost, SYNC_QUEUE) > 0, timeout=30,
-               what="unacked messages back in the queue")
+    wait_until(
+        lambda: stack.broker.queue_depth(stack.vhost, SYNC_QUEUE) > 0,
+        timeout=30,
+        what="unacked messages back in the queue",
+    )
 
     stack.start("catalog-worker", suffix="-restarted")
     wait_until(stack.catalog_matches_admin, timeout=60, what="catalog equals admin after redelivery")
@@ -164,8 +185,10 @@ def test_worker_killed_mid_batch_loses_nothing(make_stack):
 def test_duplicates_in_reverse_order_leave_catalog_equal_to_admin(make_stack):
     stack = make_stack()
     ids = [int(i) for i in stack.admin_shell(edit_products("rev", count=6, updates=4, deletes=2)).split(",")]
-    stack.admin_shell("from products.services import product_update\n"
-                      f"for _ in range(3): product_update(product_id={ids[0]}, data=dict(title='again'))")
+    stack.admin_shell(
+        "from products.services import product_update\n"
+        f"for _ in range(3): product_update(product_id={ids[0]}, data=dict(title='again'))"
+    )
     sent = int(stack.admin_shell(PUBLISH_REVERSED_TWICE))
     assert sent == 6 + 4 + 2 + 3
 
@@ -184,13 +207,28 @@ def test_duplicates_in_reverse_order_leave_catalog_equal_to_admin(make_stack):
 def _celery_message(channel, envelope_body: bytes, *, content_type: str = "application/json") -> str:
     task_id = str(uuid.uuid4())
     headers = {
-        "lang": "py", "task": TASK_SYNC_PRODUCTS, "id": task_id, "root_id": task_id, "parent_id": None,
-        "group": None, "retries": 0, "eta": None, "expires": None, "origin": "system-test",
+        "lang": "py",
+        "task": TASK_SYNC_PRODUCTS,
+        "id": task_id,
+        "root_id": task_id,
+        "parent_id": None,
+        "group": None,
+        "retries": 0,
+        "eta": None,
+        "expires": None,
+        "origin": "system-test",
     }
     channel.basic_publish(
-        SYNC_EXCHANGE, SYNC_ROUTING_KEY, envelope_body,
-        pika.BasicProperties(content_type=content_type, content_encoding="utf-8", headers=headers,
-                             correlation_id=task_id, delivery_mode=2),
+        SYNC_EXCHANGE,
+        SYNC_ROUTING_KEY,
+        envelope_body,
+        pika.BasicProperties(
+            content_type=content_type,
+            content_encoding="utf-8",
+            headers=headers,
+            correlation_id=task_id,
+            delivery_mode=2,
+        ),
     )
     return task_id
 
@@ -201,13 +239,27 @@ def test_poison_messages_are_dead_lettered_and_the_worker_keeps_serving(make_sta
     wait_for_consumer(stack)
 
     bad_event = {
-        "event_id": str(uuid.uuid4()), "product_id": 999, "version": 1, "op": "upsert",
+        "event_id": str(uuid.uuid4()),
+        "product_id": 999,
+        "version": 1,
+        "op": "upsert",
         "occurred_at": "2026-01-01T00:00:00+00:00",
-        "data": {"sku": "BAD", "title": "negative", "description": "", "price": "-1.00", "image_url": "",
-                 "is_active": True},
+        "data": {
+            "sku": "BAD",
+            "title": "negative",
+            "description": "",
+            "price": "-1.00",
+            "image_url": "",
+            "is_active": True,
+        },
     }
-    bad_body = json.dumps([[{"schema_version": 1, "events": [bad_event]}], {},
-                           {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]).encode()
+    bad_body = json.dumps(
+        [
+            [{"schema_version": 1, "events": [bad_event]}],
+            {},
+            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+        ]
+    ).encode()
     connection, channel = stack.broker.channel(stack.vhost)
     channel.confirm_delivery()
     try:
@@ -220,8 +272,11 @@ def test_poison_messages_are_dead_lettered_and_the_worker_keeps_serving(make_sta
     stack.admin_shell(edit_products("good", count=1))
     wait_until(stack.catalog_matches_admin, timeout=60, what="the good change applied after the poison")
     assert 999 not in stack.catalog_live()
-    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2, timeout=30,
-               what="both poison messages dead-lettered")
+    wait_until(
+        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2,
+        timeout=30,
+        what="both poison messages dead-lettered",
+    )
     dead = stack.broker.drain(stack.vhost, DEAD_LETTER_QUEUE)
     bodies = sorted(body for _, body in dead)
     assert bodies == sorted([b"{this is not json", bad_body])

@@ -32,25 +32,37 @@ def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(m
     api = stack.admin_api()
     ids = []
     for i in range(3):
-        response = api.post(stack.url("admin", "/api/products/"),
-                            json={"sku": f"OPS-{i}", "title": f"Ops {i}", "price": "4.00"}, timeout=10)
+        response = api.post(
+            stack.url("admin", "/api/products/"),
+            json={"sku": f"OPS-{i}", "title": f"Ops {i}", "price": "4.00"},
+            timeout=10,
+        )
         assert response.status_code == 201, response.text
         ids.append(response.json()["id"])
     # "applied" comes from the real catalog web process, over HTTP.
-    wait_until(lambda: {p["sync_state"] for p in admin_products(api, stack).values()} == {"applied"},
-               timeout=30, what="every product applied")
+    wait_until(
+        lambda: {p["sync_state"] for p in admin_products(api, stack).values()} == {"applied"},
+        timeout=30,
+        what="every product applied",
+    )
     assert {p["catalog_version"] for p in admin_products(api, stack).values()} == {1}
 
     # A change lost behind the admin's back (a restored catalog backup, a purged queue...).
     query(stack.catalog_db, "DELETE FROM catalog_catalogproduct WHERE product_id = %s", [ids[0]])
-    wait_until(lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "published", timeout=10,
-               what="the admin shows the product as not applied")
+    wait_until(
+        lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "published",
+        timeout=10,
+        what="the admin shows the product as not applied",
+    )
     # The relay's periodic drift check finds it and re-sends it (the sync queue is idle).
-    wait_until(lambda: query(stack.admin_db, "SELECT count(*) FROM products_driftcheck WHERE repaired > 0")[0][0],
-               timeout=60, interval=0.3, what="a drift check that repaired")
+    wait_until(
+        lambda: query(stack.admin_db, "SELECT count(*) FROM products_driftcheck WHERE repaired > 0")[0][0],
+        timeout=60,
+        interval=0.3,
+        what="a drift check that repaired",
+    )
     wait_until(stack.catalog_matches_admin, timeout=30, what="catalog equals admin again")
-    wait_until(lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "applied", timeout=10,
-               what="applied again")
+    wait_until(lambda: admin_products(api, stack)[ids[0]]["sync_state"] == "applied", timeout=10, what="applied again")
 
     health = api.get(stack.url("admin", "/admin/sync-health/"), timeout=10).text
     assert 'id="outbox-backlog" class="good">0<' in health
@@ -85,8 +97,9 @@ def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stac
     undecodable = publish_task(stack, b"{this is not json")
     invalid = publish_task(stack, wrap_task({"schema_version": 1, "events": []}))
     limited = publish_task(stack, wrap_task(valid_envelope(4242)), dead_letter=True)
-    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 3, timeout=30,
-               what="three dead letters")
+    wait_until(
+        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 3, timeout=30, what="three dead letters"
+    )
 
     listing = stack.manage("catalog", "dead_letters", "list").stdout
     assert "3 message(s)" in listing
@@ -104,8 +117,11 @@ def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stac
 
     # Replaying an invalid message sends it back, and the worker dead-letters it again.
     stack.manage("catalog", "dead_letters", "replay", invalid)
-    wait_until(lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2, timeout=30,
-               what="the invalid one back in the dead-letter queue")
+    wait_until(
+        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2,
+        timeout=30,
+        what="the invalid one back in the dead-letter queue",
+    )
     stack.manage("catalog", "dead_letters", "purge", "--yes")
     assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 0
 
@@ -120,11 +136,14 @@ def test_relay_and_migrate_start_with_the_broker_down(make_stack):
     log = relay.log()
     assert "sync.W021" in log
     assert "guest:guest@" not in log
-    stack.admin_shell("from products.services import product_create\n"
-                      "product_create(data=dict(sku='DOWN-1', title='t', price='1.00'))")
-    wait_until(lambda: query(stack.admin_db, "SELECT count(*) FROM products_relaystatus "
-                                             "WHERE consecutive_failures > 0")[0][0], timeout=30,
-               what="the relay records that it cannot publish")
+    stack.admin_shell(
+        "from products.services import product_create\nproduct_create(data=dict(sku='DOWN-1', title='t', price='1.00'))"
+    )
+    wait_until(
+        lambda: query(stack.admin_db, "SELECT count(*) FROM products_relaystatus WHERE consecutive_failures > 0")[0][0],
+        timeout=30,
+        what="the relay records that it cannot publish",
+    )
     assert relay.alive()
 
 

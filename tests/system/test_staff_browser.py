@@ -22,8 +22,15 @@ from tests.system.ops_helpers import start_services, wait_http
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SHOTS = ARTIFACTS / "browser"
 
 
@@ -60,8 +67,14 @@ def state_of(page, sku: str) -> str:
 
 def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, browser):
     stack = make_stack()
-    start_services(stack, "catalog-worker", "admin-relay", "admin-web", "catalog-web",
-                   env={"DRIFT_CHECK_INTERVAL": "3", "DRIFT_GRACE_SECONDS": "1"})
+    start_services(
+        stack,
+        "catalog-worker",
+        "admin-relay",
+        "admin-web",
+        "catalog-web",
+        env={"DRIFT_CHECK_INTERVAL": "3", "DRIFT_GRACE_SECONDS": "1"},
+    )
     stack.start("flower")
     wait_http(stack.url("flower", "/"), status=401)
 
@@ -87,8 +100,11 @@ def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, br
     assert "was added successfully" in page.inner_text(".messagelist")
     reload_until(page, lambda p: state_of(p, "BROWSER-1") == "applied", timeout=30, what="state applied")
     page.screenshot(path=str(SHOTS / "01-product-applied.png"), full_page=True)
-    product_id = int(re.search(r"/product/(\d+)/change/",
-                               page.locator("#result_list a", has_text="BROWSER-1").get_attribute("href")).group(1))
+    product_id = int(
+        re.search(
+            r"/product/(\d+)/change/", page.locator("#result_list a", has_text="BROWSER-1").get_attribute("href")
+        ).group(1)
+    )
     assert requests.get(stack.url("catalog", f"/api/products/{product_id}/"), timeout=5).json()["version"] == 1
 
     # Edit it: version 2 reaches the catalog too.
@@ -113,21 +129,34 @@ def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, br
     page.click("input[type=submit]")  # "Yes, I'm sure"
     page.wait_for_selector(".messagelist")
     assert "was deleted successfully" in page.inner_text(".messagelist")
-    wait_until(lambda: requests.get(stack.url("catalog", f"/api/products/{product_id}/"), timeout=5).status_code
-               == 404, timeout=30, what="the product leaves the catalog")
+    wait_until(
+        lambda: requests.get(stack.url("catalog", f"/api/products/{product_id}/"), timeout=5).status_code == 404,
+        timeout=30,
+        what="the product leaves the catalog",
+    )
 
     # A few more changes (an import, say), so the lag chart has something to show.
     api = stack.admin_api()
     for i in range(8):
-        assert api.post(stack.url("admin", "/api/products/"),
-                        json={"sku": f"MORE-{i}", "title": f"More {i}", "price": "1.00"}, timeout=10).ok
+        assert api.post(
+            stack.url("admin", "/api/products/"),
+            json={"sku": f"MORE-{i}", "title": f"More {i}", "price": "1.00"},
+            timeout=10,
+        ).ok
     wait_until(lambda: len(stack.catalog_live()) == 8, timeout=30, what="the other products applied")
 
     # The sync health page: nothing waiting, lag measured, and (after a drift run) agreement.
     page.goto(stack.url("admin", "/admin/sync-health/"))
-    reload_until(page, lambda p: p.locator("#drift-result").count() and "they agree" in p.inner_text("#drift-result")
-                 and "admin 8, catalog 8" in p.inner_text("#health-drift"),
-                 timeout=30, what="a drift check over the eight products that agrees")
+    reload_until(
+        page,
+        lambda p: (
+            p.locator("#drift-result").count()
+            and "they agree" in p.inner_text("#drift-result")
+            and "admin 8, catalog 8" in p.inner_text("#health-drift")
+        ),
+        timeout=30,
+        what="a drift check over the eight products that agrees",
+    )
     assert page.inner_text("#outbox-backlog") == "0"
     assert page.locator("#lag-chart").count() == 1
     assert "p50" in page.inner_text("#health-lag")
@@ -135,13 +164,18 @@ def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, br
 
     # Flower's task list, behind its Basic auth.
     user, password = stack.flower_auth.split(":", 1)
-    flower = browser.new_context(viewport={"width": 1280, "height": 860},
-                                 http_credentials={"username": user, "password": password})
+    flower = browser.new_context(
+        viewport={"width": 1280, "height": 860}, http_credentials={"username": user, "password": password}
+    )
     flower_page = flower.new_page()
     flower_page.set_default_timeout(15_000)
     flower_page.goto(stack.url("flower", "/tasks"))
-    reload_until(flower_page, lambda p: p.locator("text=catalog.sync_products").count() >= 3
-                 and p.locator("text=SUCCESS").count() >= 3, timeout=30, what="Flower lists the tasks")
+    reload_until(
+        flower_page,
+        lambda p: p.locator("text=catalog.sync_products").count() >= 3 and p.locator("text=SUCCESS").count() >= 3,
+        timeout=30,
+        what="Flower lists the tasks",
+    )
     flower_page.screenshot(path=str(SHOTS / "04-flower-tasks.png"), full_page=True)
     flower.close()
     context.close()

@@ -46,23 +46,32 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
     api = stack.admin_api()
     created = []
     for i in range(3):
-        response = api.post(stack.url("admin", "/api/products/"),
-                            json={"sku": f"E2E-{i}", "title": f"Thing {i}", "price": "10.00"}, timeout=10)
+        response = api.post(
+            stack.url("admin", "/api/products/"),
+            json={"sku": f"E2E-{i}", "title": f"Thing {i}", "price": "10.00"},
+            timeout=10,
+        )
         assert response.status_code == 201, response.text
         assert response.json()["version"] == 1
         created.append(response.json()["id"])
     first, second, third = created
 
     started = time.monotonic()
-    wait_until(lambda: requests.get(stack.url("catalog", f"/api/products/{first}/"), timeout=3).status_code == 200,
-               timeout=10, what="first product in the catalog API")
+    wait_until(
+        lambda: requests.get(stack.url("catalog", f"/api/products/{first}/"), timeout=3).status_code == 200,
+        timeout=10,
+        what="first product in the catalog API",
+    )
     first_visible_after = time.monotonic() - started
 
     response = api.patch(stack.url("admin", f"/api/products/{second}/"), json={"price": "12.50"}, timeout=10)
     assert response.status_code == 200, response.text
     assert response.json()["version"] == 2
-    response = api.put(stack.url("admin", f"/api/products/{first}/"),
-                       json={"sku": "E2E-0", "title": "Renamed", "price": "11.00", "is_active": False}, timeout=10)
+    response = api.put(
+        stack.url("admin", f"/api/products/{first}/"),
+        json={"sku": "E2E-0", "title": "Renamed", "price": "11.00", "is_active": False},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     assert api.delete(stack.url("admin", f"/api/products/{third}/"), timeout=10).status_code == 204
 
@@ -78,9 +87,14 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
     # The admin reports each product's sync state.
     listed = api.get(stack.url("admin", "/api/products/"), timeout=10).json()
     # The catalog web runs: the admin asks it and shows each product as applied.
-    wait_until(lambda: all(p["sync_state"] == "applied"
-                           for p in api.get(stack.url("admin", "/api/products/"), timeout=10).json()["results"]),
-               timeout=10, what="admin shows every product applied")
+    wait_until(
+        lambda: all(
+            p["sync_state"] == "applied"
+            for p in api.get(stack.url("admin", "/api/products/"), timeout=10).json()["results"]
+        ),
+        timeout=10,
+        what="admin shows every product applied",
+    )
     assert listed["count"] == 2
 
     # Flower: refuses without (or with wrong) credentials; with them, every task succeeded.

@@ -11,7 +11,6 @@ from sync_contract.events import MAX_BATCH
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-
 INSTALLED_APPS = [
     # First: its templates override the admin's (the broker banner on every admin page,
     # the sync health link on the index).

@@ -8,22 +8,31 @@ from sync.drift import KINDS, run_drift_check
 
 
 class Command(BaseCommand):
-    help = ("Compare every product's (id, version) with the catalog's; report missing, stale, extra and ahead "
-            "products; with --repair re-send them through the outbox. Each run is stored (sync health page). "
-            "Exits 1 when the catalog cannot be reached or differences remain.")
+    help = (
+        "Compare every product's (id, version) with the catalog's; report missing, stale, extra and ahead "
+        "products; with --repair re-send them through the outbox. Each run is stored (sync health page). "
+        "Exits 1 when the catalog cannot be reached or differences remain."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--repair", action="store_true", help="re-send what differs")
-        parser.add_argument("--grace", type=float, default=None,
-                            help="seconds a published change may still be on its way (default DRIFT_GRACE_SECONDS)")
+        parser.add_argument(
+            "--grace",
+            type=float,
+            default=None,
+            help="seconds a published change may still be on its way (default DRIFT_GRACE_SECONDS)",
+        )
 
     def handle(self, *args, repair: bool, grace: float | None, **options) -> None:
         check = run_drift_check(repair_found=repair, trigger="command", grace_seconds=grace)
         self.stdout.write(
             f"admin products: {check.admin_products}, catalog products: {check.catalog_products}\n"
-            + "".join(f"{kind}: {getattr(check, kind)}"
-                      + (f"  e.g. {' '.join(map(str, check.sample.get(kind, [])))}" if check.sample.get(kind) else "")
-                      + "\n" for kind in KINDS)
+            + "".join(
+                f"{kind}: {getattr(check, kind)}"
+                + (f"  e.g. {' '.join(map(str, check.sample.get(kind, [])))}" if check.sample.get(kind) else "")
+                + "\n"
+                for kind in KINDS
+            )
             + f"in flight (not counted): {check.in_flight}\nrepaired: {check.repaired}"
         )
         if check.error:

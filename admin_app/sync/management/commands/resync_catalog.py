@@ -11,8 +11,10 @@ from products.services import product_resync
 
 
 class Command(BaseCommand):
-    help = ("Write an outbox event with the current state and version of every product (or the given ids), "
-            "in batches; the relay sends them and the catalog applies those it lacks. Safe to repeat.")
+    help = (
+        "Write an outbox event with the current state and version of every product (or the given ids), "
+        "in batches; the relay sends them and the catalog applies those it lacks. Safe to repeat."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("ids", nargs="*", type=int, help="product ids (default: every product)")
