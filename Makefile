@@ -38,8 +38,12 @@ migrate: venv services ## Create databases, migrate, collect static files, creat
 run: venv services ## Run everything (honcho + Procfile): admin :8000, catalog :8001, Flower :5555
 	@scripts/run-local
 
-lint: venv ## ruff check (formatting is not enforced)
+lint: venv ## ruff (lint and format), layering contracts, migrations in step with the models
 	ruff check .
+	ruff format --check .
+	PYTHONPATH=admin_app:catalog_worker lint-imports
+	cd admin_app && DJANGO_SETTINGS_MODULE=admin_project.settings.test python manage.py makemigrations --check --dry-run
+	cd catalog_worker && DJANGO_SETTINGS_MODULE=catalog_project.settings.test python manage.py makemigrations --check --dry-run
 
 test: lint ## Lint, then all three test suites; fails if any suite fails, is missing or is empty
 	@status=0; \
