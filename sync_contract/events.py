@@ -24,9 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SCHEMA_VERSION = 1
-# Events per message, at most. A worker refuses (dead-letters) a bigger batch, so a
-# relay sending more than an older worker accepts must wait until every worker runs the
-# newer contract (README, "Configuration"). 500 until 2026-11-30.
+# Events per message, at most. A worker refuses (dead-letters) a bigger batch: raise it only
+# once every worker runs the new contract (docs/decisions/0005-batch-size-and-linger.md).
 MAX_BATCH = 1000
 OPS = ("upsert", "delete")
 
@@ -195,9 +194,10 @@ def _price(value: Any, index: int, field: str) -> Decimal:
         price = Decimal(value)
     except InvalidOperation:
         raise _invalid(index, field, f"is not a decimal number: {value!r}") from None
-    if not price.is_finite() or price < 0:
-        raise _invalid(index, field, f"must be a finite number >= 0, not {value!r}")
     _sign, digits, exponent = price.as_tuple()
+    # The exponent of NaN and infinity is a letter ('n', 'N', 'F'), of a finite number an int.
+    if not isinstance(exponent, int) or price < 0:
+        raise _invalid(index, field, f"must be a finite number >= 0, not {value!r}")
     places = -exponent if exponent < 0 else 0
     # Digits before the point, counting a positive exponent: "1E+10" has 11, not 1.
     whole_digits = len(digits) + exponent if price else 0
