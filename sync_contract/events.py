@@ -83,8 +83,9 @@ def make_envelope(events: list[dict[str, Any]]) -> dict[str, Any]:
 def encode_envelope(wire_events: Sequence[str]) -> str:
     """The JSON text of ``make_envelope`` for events that are JSON texts already.
 
-    For a sender that holds each event encoded (the relay: PostgreSQL builds it):
-    decoding them only to encode the envelope again cost the relay half its CPU.
+    For a sender that holds each event encoded already (the relay: PostgreSQL builds
+    it), so the events are not decoded only to be encoded again
+    (docs/decisions/0006-relay-sends-postgres-json.md).
     """
     if not 1 <= len(wire_events) <= MAX_BATCH:
         raise InvalidPayload(f"a message carries 1..{MAX_BATCH} events, not {len(wire_events)}")
