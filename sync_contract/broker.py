@@ -24,7 +24,7 @@ class QueueDepth:
 
 
 def connect_once(connection: Connection, *, timeout: float) -> None:
-    """Connect with one attempt and no pause before giving up: a refused connection answers at once."""
+    """Connect with at most one retry and no pause: a refused connection answers at once."""
     connection.ensure_connection(
         max_retries=1,
         interval_start=0,

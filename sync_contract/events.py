@@ -138,8 +138,8 @@ def _invalid(index: int, field: str, problem: str) -> InvalidPayload:
     return InvalidPayload(f"events[{index}].{field} {problem}")
 
 
-# The form str(uuid.UUID(...)) gives; anything else (upper case, braces, no hyphens) is
-# parsed by uuid.UUID and normalised to it. Same result, a fifth of the time per event.
+# The form str(uuid.UUID(...)) gives, taken as it is (a match is cheaper than parsing);
+# anything else (upper case, braces, no hyphens) is parsed by uuid.UUID and normalised to it.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

@@ -58,7 +58,7 @@ class ProductViewSet(viewsets.ModelViewSet[Product]):
 
     def paginate_queryset(self, queryset: QuerySet[Product, _Row]) -> list[_Row] | None:
         page = super().paginate_queryset(queryset)
-        if page is not None:
+        if page is not None:  # of products (a page of values() rows would have no state to show)
             attach_catalog_state(row for row in page if isinstance(row, Product))
         return page
 

@@ -222,7 +222,7 @@ def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True) -> Co
 def _close(connection: Connection, *, graceful: bool) -> None:
     try:
         # After a failure, drop the socket without the AMQP close handshake: a broker
-        # blocked by a memory alarm never answers it, which cost another timeout.
+        # blocked by a memory alarm never answers it, which would cost another timeout.
         if graceful:
             connection.release()
         else:

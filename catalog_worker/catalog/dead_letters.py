@@ -83,7 +83,8 @@ def record_undecodable(message: Message, exc: BaseException) -> None:
     from catalog.models import DeadLetterNote
 
     try:
-        key = message_key(message.headers, message.body)  # type: ignore[arg-type]  # kombu-stubs: body may be None
+        # kombu-stubs type the body str | None: a delivered message always has one.
+        key = message_key(message.headers, message.body)  # type: ignore[arg-type]
         DeadLetterNote.objects.update_or_create(
             key=key,
             defaults={
