@@ -38,10 +38,16 @@ migrate: venv services ## Create databases, migrate, collect static files, creat
 run: venv services ## Run everything (honcho + Procfile): admin :8000, catalog :8001, Flower :5555
 	@scripts/run-local
 
-lint: venv ## ruff (lint and format), layering contracts, migrations in step with the models
+# mypy checks each service with its own settings (the Django plugin loads them), then the
+# contract and the scripts.
+lint: venv ## ruff (lint and format), layering contracts, types (mypy strict), migrations in step with the models
 	ruff check .
 	ruff format --check .
 	PYTHONPATH=admin_app:catalog_worker lint-imports
+	cd admin_app && DJANGO_SETTINGS_MODULE=admin_project.settings.test mypy --config-file ../pyproject.toml products sync admin_project
+	cd catalog_worker && DJANGO_SETTINGS_MODULE=catalog_project.settings.test mypy --config-file ../pyproject.toml catalog catalog_project
+	DJANGO_SETTINGS_MODULE=admin_project.settings.test PYTHONPATH=admin_app mypy --config-file pyproject.toml \
+		sync_contract scripts/django_bootstrap.py docker/rabbitmq/provision.py
 	cd admin_app && DJANGO_SETTINGS_MODULE=admin_project.settings.test python manage.py makemigrations --check --dry-run
 	cd catalog_worker && DJANGO_SETTINGS_MODULE=catalog_project.settings.test python manage.py makemigrations --check --dry-run
 

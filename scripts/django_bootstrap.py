@@ -23,6 +23,11 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
+
+import psycopg2
+from psycopg2 import errors, sql
+from psycopg2.extensions import connection as PgConnection
 
 # Options Django's PostgreSQL backend understands but libpq does not.
 DJANGO_ONLY_OPTIONS = {"isolation_level", "server_side_binding", "assume_role", "pool"}
@@ -34,9 +39,7 @@ def say(message: str) -> None:
 
 
 def ensure_database(timeout: float) -> None:
-    import psycopg2
     from django.conf import settings
-    from psycopg2 import errors, sql
 
     db = settings.DATABASES["default"]
     name = db["NAME"]
@@ -53,7 +56,7 @@ def ensure_database(timeout: float) -> None:
     params.update({k: v for k, v in (db.get("OPTIONS") or {}).items() if k not in DJANGO_ONLY_OPTIONS})
     where = f"{params.get('host', 'local socket')}:{params.get('port', 5432)}"
 
-    connection = _connect_maintenance(psycopg2, params, where, time.monotonic() + timeout)
+    connection = _connect_maintenance(params, where, time.monotonic() + timeout)
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -70,13 +73,13 @@ def ensure_database(timeout: float) -> None:
         connection.close()
 
 
-def _connect_maintenance(psycopg2, params: dict, where: str, deadline: float):
+def _connect_maintenance(params: dict[str, Any], where: str, deadline: float) -> PgConnection:
     """Connect to the server's maintenance database, waiting for the server until the deadline."""
     while True:
         last_error = None
         for dbname in MAINTENANCE_DATABASES:
             try:
-                connection = psycopg2.connect(dbname=dbname, connect_timeout=3, **params)
+                connection: PgConnection = psycopg2.connect(dbname=dbname, connect_timeout=3, **params)
             except psycopg2.OperationalError as exc:
                 last_error = exc
                 continue

@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
+from kombu import Connection
+from kombu.transport.pyamqp import Channel
 
 logger = logging.getLogger(__name__)
 
@@ -21,20 +23,44 @@ class QueueDepth:
     consumers: int
 
 
+def connect_once(connection: Connection, *, timeout: float) -> None:
+    """Connect with at most one retry and no pause: a refused connection answers at once."""
+    connection.ensure_connection(
+        max_retries=1,
+        interval_start=0,
+        interval_step=0,
+        interval_max=0,
+        timeout=timeout,  # type: ignore[arg-type]  # kombu-stubs say int; kombu takes any number of seconds
+    )
+
+
+def amqp_channel(connection: Connection) -> Channel:
+    """A new channel on ``connection``: py-amqp's, the transport of every broker URL here (amqp://)."""
+    channel = connection.channel()
+    if not isinstance(channel, Channel):
+        raise TypeError(f"an AMQP 0-9-1 broker is needed, not the {connection.transport_cls!r} transport")
+    return channel
+
+
+def declared_depth(channel: Channel, queue: str) -> QueueDepth:
+    """Ready messages and consumers of ``queue``, by a passive declare (which creates nothing)."""
+    declared = channel.queue_declare(queue=queue, passive=True)
+    if declared is None:  # only a nowait declare goes unanswered
+        raise RuntimeError(f"the broker did not answer the declare of {queue}")
+    _name, messages, consumers = declared
+    return QueueDepth(messages=messages, consumers=consumers)
+
+
 def queue_depth(app: Celery, queue: str, *, timeout: float = 2.0) -> QueueDepth | None:
     """Ready messages and consumers of ``queue`` (a passive declare), or None if unknown."""
     try:
         with app.connection_for_read(connect_timeout=timeout) as connection:
-            # One attempt, no pause before giving up: a refused connection answers at once.
-            connection.ensure_connection(
-                max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout
-            )
-            channel = connection.channel()
+            connect_once(connection, timeout=timeout)
+            channel = amqp_channel(connection)
             try:
-                _name, messages, consumers = channel.queue_declare(queue=queue, passive=True)
+                return declared_depth(channel, queue)
             finally:
                 channel.close()
     except Exception as exc:  # noqa: BLE001 - any failure means "unknown", shown as such
         logger.info("cannot read the depth of %s: %s", queue, exc)
         return None
-    return QueueDepth(messages=messages, consumers=consumers)

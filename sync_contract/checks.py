@@ -20,9 +20,11 @@ its broker user may only read task events, not declare queues.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from celery import Celery
+from django.apps import AppConfig
 from django.core import checks
 
 from sync_contract.names import DEAD_LETTER_EXCHANGE, SYNC_EXCHANGE, SYNC_QUEUE
@@ -116,21 +118,19 @@ def check_celery_conf(conf: Mapping[str, Any]) -> list[checks.CheckMessage]:
     return errors
 
 
-def check_broker(app, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[checks.CheckMessage]:
+def check_broker(app: Celery, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[checks.CheckMessage]:
     """Connect once (short timeout) and declare the topology as the relay and worker do."""
     from amqp.exceptions import PreconditionFailed
 
+    from sync_contract.broker import amqp_channel, connect_once
     from sync_contract.topology import declare_topology
 
     url = app.conf.broker_url
     try:
         with app.connection_for_write(connect_timeout=timeout) as connection:
             where = connection.as_uri()  # the password masked
-            # One attempt, no pause before giving up: a refused connection answers at once.
-            connection.ensure_connection(
-                max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout
-            )
-            channel = connection.channel()
+            connect_once(connection, timeout=timeout)
+            channel = amqp_channel(connection)
             try:
                 declare_topology(channel)
             finally:
@@ -164,13 +164,15 @@ def _mask(url: Any) -> str:
     return maybe_sanitize_url(str(url)) if url else "?"
 
 
-def register(app) -> None:
+def register(app: Celery) -> None:
     """Register the checks for this service's Celery ``app`` (called from ``AppConfig.ready``)."""
 
-    def celery_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    def celery_settings_check(
+        *, app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+    ) -> list[checks.CheckMessage]:
         return check_celery_conf(app.conf)
 
-    def broker_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    def broker_check(*, app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
         return check_broker(app)
 
     checks.register(celery_settings_check, TAG)

@@ -3,6 +3,7 @@
 import os
 
 import dj_database_url
+from dj_database_url import DBConfig
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -60,7 +61,7 @@ def env_required(name: str) -> str:
     return value
 
 
-def database_from_env(name: str, default: str | None) -> dict:
+def database_from_env(name: str, default: str | None) -> DBConfig:
     url = os.environ.get(name) or default
     if not url:
         raise ImproperlyConfigured(f"{name} must be set (see .env.example)")

@@ -24,9 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SCHEMA_VERSION = 1
-# Events per message, at most. A worker refuses (dead-letters) a bigger batch, so a
-# relay sending more than an older worker accepts must wait until every worker runs the
-# newer contract (README, "Configuration"). 500 until 2026-11-30.
+# Events per message, at most. A worker refuses (dead-letters) a bigger batch: raise it only
+# once every worker runs the new contract (docs/decisions/0005-batch-size-and-linger.md).
 MAX_BATCH = 1000
 OPS = ("upsert", "delete")
 
@@ -84,8 +83,9 @@ def make_envelope(events: list[dict[str, Any]]) -> dict[str, Any]:
 def encode_envelope(wire_events: Sequence[str]) -> str:
     """The JSON text of ``make_envelope`` for events that are JSON texts already.
 
-    For a sender that holds each event encoded (the relay: PostgreSQL builds it):
-    decoding them only to encode the envelope again cost the relay half its CPU.
+    For a sender that holds each event encoded already (the relay: PostgreSQL builds
+    it), so the events are not decoded only to be encoded again
+    (docs/decisions/0006-relay-sends-postgres-json.md).
     """
     if not 1 <= len(wire_events) <= MAX_BATCH:
         raise InvalidPayload(f"a message carries 1..{MAX_BATCH} events, not {len(wire_events)}")
@@ -138,8 +138,8 @@ def _invalid(index: int, field: str, problem: str) -> InvalidPayload:
     return InvalidPayload(f"events[{index}].{field} {problem}")
 
 
-# The form str(uuid.UUID(...)) gives; anything else (upper case, braces, no hyphens) is
-# parsed by uuid.UUID and normalised to it. Same result, a fifth of the time per event.
+# The form str(uuid.UUID(...)) gives, taken as it is (a match is cheaper than parsing);
+# anything else (upper case, braces, no hyphens) is parsed by uuid.UUID and normalised to it.
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -195,9 +195,10 @@ def _price(value: Any, index: int, field: str) -> Decimal:
         price = Decimal(value)
     except InvalidOperation:
         raise _invalid(index, field, f"is not a decimal number: {value!r}") from None
-    if not price.is_finite() or price < 0:
-        raise _invalid(index, field, f"must be a finite number >= 0, not {value!r}")
     _sign, digits, exponent = price.as_tuple()
+    # The exponent of NaN and infinity is a letter ('n', 'N', 'F'), of a finite number an int.
+    if not isinstance(exponent, int) or price < 0:
+        raise _invalid(index, field, f"must be a finite number >= 0, not {value!r}")
     places = -exponent if exponent < 0 else 0
     # Digits before the point, counting a positive exponent: "1E+10" has 11, not 1.
     whole_digits = len(digits) + exponent if price else 0

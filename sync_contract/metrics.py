@@ -16,12 +16,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 REALM = "metrics"
@@ -59,7 +60,7 @@ def may_scrape(request: HttpRequest) -> bool:
     return staff is not None and staff.is_active and staff.is_staff
 
 
-def metrics_view(collectors: Callable[[], Iterable[Collector]]):
+def metrics_view(collectors: Callable[[], Iterable[Collector]]) -> Callable[[HttpRequest], HttpResponse]:
     """A view serving the text format of ``collectors()``, for staff and the scrape credential."""
 
     @never_cache
@@ -79,11 +80,11 @@ def metrics_view(collectors: Callable[[], Iterable[Collector]]):
 class FunctionCollector:
     """Adapts a function returning metric families to prometheus_client's collector protocol."""
 
-    def __init__(self, collect: Callable[[], Iterable]) -> None:
+    def __init__(self, collect: Callable[[], Iterable[Metric]]) -> None:
         self._collect = collect
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         yield from self._collect()
 
-    def describe(self):
+    def describe(self) -> list[Metric]:
         return []

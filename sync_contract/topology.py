@@ -5,6 +5,7 @@ A queue declared twice with different arguments is a channel error
 """
 
 from kombu import Exchange, Queue
+from kombu.transport.base import StdChannel
 
 from sync_contract.names import (
     DEAD_LETTER_EXCHANGE,
@@ -48,7 +49,7 @@ dead_letter_queue = Queue(
 )
 
 
-def declare_topology(channel) -> None:
+def declare_topology(channel: StdChannel) -> None:
     """Declare exchanges, queues and bindings, dead-letter side first.
 
     The dead-letter queue must exist before the first message can be

@@ -5,9 +5,15 @@ Each product shows its sync state (pending / failed / published / applied, see
 ``products.selectors``); "applied" is asked of the catalog once per page shown.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from products.models import OutboxEvent, Product
@@ -21,17 +27,24 @@ from products.services import (
     product_update,
 )
 
+if TYPE_CHECKING:  # ModelAdmin is generic in django-stubs only: Django's class takes no type parameter
+    ProductModelAdmin = admin.ModelAdmin[Product]
+    AnyModelAdmin = admin.ModelAdmin[Model]
+else:
+    ProductModelAdmin = AnyModelAdmin = admin.ModelAdmin
+
 
 class SyncStateFilter(admin.SimpleListFilter):
     title = "sync state"
     parameter_name = "sync_state"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: AnyModelAdmin) -> Iterable[tuple[str, str]]:
         return [(state, state) for state in SYNC_STATES]
 
-    def queryset(self, request, queryset):
-        if self.value() in SYNC_STATES:
-            result = filter_by_sync_state(queryset, self.value())
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        state = self.value()
+        if state in SYNC_STATES:
+            result = filter_by_sync_state(queryset, state)
             if result.note:
                 messages.warning(request, result.note)
             return result.queryset
@@ -41,14 +54,14 @@ class SyncStateFilter(admin.SimpleListFilter):
 class CatalogStateChangeList(ChangeList):
     """After the page's rows are read, one catalog call tells which of them are applied."""
 
-    def get_results(self, request):
+    def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         if not attach_catalog_state(self.result_list):
             messages.warning(request, "The catalog cannot be reached: whether products are applied is unknown.")
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ProductModelAdmin):
     list_display = ("sku", "title", "price", "is_active", "version", "sync_state", "updated_at")
     list_filter = (SyncStateFilter, "is_active")
     search_fields = ("sku", "title")
@@ -59,10 +72,10 @@ class ProductAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return products_with_sync_state()
 
-    def get_changelist(self, request, **kwargs):
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CatalogStateChangeList
 
-    def get_object(self, request, object_id, from_field=None):
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Product | None:
         obj = super().get_object(request, object_id, from_field)
         if obj is not None:
             attach_catalog_state([obj])
@@ -70,7 +83,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description="sync state")
     def sync_state(self, obj: Product) -> str:
-        state = getattr(obj, "sync_state", None)
+        state: str | None = getattr(obj, "sync_state", None)
         if state is None:  # a fresh object, not from get_queryset
             return "-"
         error = getattr(obj, "sync_error", "")
@@ -88,7 +101,7 @@ class ProductAdmin(admin.ModelAdmin):
         return "-" if version is None else str(version)
 
     @admin.action(description="Resync selected products to the catalog")
-    def resync_selected(self, request, queryset: QuerySet[Product]) -> None:
+    def resync_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         count = product_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,
@@ -97,25 +110,25 @@ class ProductAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
 
-    def save_model(self, request, obj: Product, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: Product, form: ModelForm[Product], change: bool) -> None:
         data = {field: form.cleaned_data[field] for field in PRODUCT_FIELDS if field in form.cleaned_data}
         saved = product_update(product_id=obj.pk, data=data) if change else product_create(data=data)
         obj.pk, obj.version = saved.pk, saved.version
 
-    def delete_model(self, request, obj: Product) -> None:
+    def delete_model(self, request: HttpRequest, obj: Product) -> None:
         product_delete(product_id=obj.pk)
 
-    def delete_queryset(self, request, queryset: QuerySet[Product]) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         # The bulk "delete selected" action would otherwise delete rows in SQL,
         # with no version bump and no event: the catalog would never hear of it.
         product_delete_many(product_ids=list(queryset.values_list("pk", flat=True)))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
+class ReadOnlyAdmin(AnyModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 

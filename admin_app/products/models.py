@@ -52,6 +52,11 @@ class Product(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Not columns: set by products.selectors.attach_catalog_state on the products it shows.
+    outbox_state: str
+    catalog_known: bool
+    catalog_version: int | None
+
     class Meta:
         ordering = ["-updated_at", "-id"]
         constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
@@ -67,10 +72,9 @@ class OutboxEvent(models.Model):
         UPSERT = "upsert"
         DELETE = "delete"
 
-    # Random (uuid4 / gen_random_uuid): unique without a unique index. A hash index
-    # serves the lookups by id (staff pasting one from a log line): the relay's claim
-    # rewrites every row once, and a btree of random keys cost that update a fifth of
-    # its time (measured: claim 1.56 -> 1.32 s CPU per 100,000 events).
+    # Random (uuid4 / gen_random_uuid): unique without a unique index. A hash index serves
+    # the lookups by id; a btree of random keys slows the relay's claim, which rewrites
+    # every row (docs/decisions/0008-outbox-indexes.md).
     event_id = models.UUIDField(default=uuid.uuid4, db_default=RandomUUID(), editable=False)
     # No foreign key: the event of a delete outlives its product.
     product_id = models.BigIntegerField(db_index=True)

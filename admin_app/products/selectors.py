@@ -21,10 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypedDict, TypeVar, cast
 
-from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Subquery, Value, When
 
 from products.models import OutboxEvent, Product
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class SyncAnnotations(TypedDict):
+        sync_state: str
+        sync_error: str | None
+
+    # A product as products_with_sync_state reads it: annotated, and filterable by sync_state.
+    ProductWithSyncState: TypeAlias = WithAnnotations[Product, SyncAnnotations]
 
 SYNC_STATES = ("pending", "failed", "published", "applied")
 # Filtering the whole table by published/applied asks the catalog about the most
@@ -58,7 +69,7 @@ def use_catalog_versions(source: CatalogVersions) -> None:
     _catalog_versions = source
 
 
-def products_with_sync_state() -> QuerySet[Product]:
+def products_with_sync_state() -> QuerySet[ProductWithSyncState]:
     """Products annotated with ``sync_state`` (from the outbox) and ``sync_error`` of their current version."""
     current = OutboxEvent.objects.filter(product_id=OuterRef("pk"), version=OuterRef("version"))
     unpublished = current.filter(published_at__isnull=True)
@@ -85,11 +96,12 @@ def attach_catalog_state(products: Iterable[Product]) -> bool:
     """Ask the catalog once about these products and set ``sync_state`` ("applied" where it
     holds the version), ``catalog_version`` and ``catalog_known`` on each. Returns whether
     the catalog answered."""
-    products = list(products)
-    if not products:
+    # Each one has (or, if it was not read by products_with_sync_state, gets) a sync_state.
+    shown = cast("list[ProductWithSyncState]", list(products))
+    if not shown:
         return True
-    held = _catalog_versions(p.pk for p in products)
-    for product in products:
+    held = _catalog_versions(p.pk for p in shown)
+    for product in shown:
         outbox_state = getattr(product, "outbox_state", None) or getattr(product, "sync_state", None) or "published"
         product.outbox_state = outbox_state
         product.catalog_known = held is not None
@@ -101,13 +113,18 @@ def attach_catalog_state(products: Iterable[Product]) -> bool:
     return held is not None
 
 
+_Row = TypeVar("_Row")  # what the queryset yields: products, or values of them
+
+
 @dataclass(frozen=True)
-class StateFilter:
-    queryset: QuerySet[Product]
+class StateFilter(Generic[_Row]):
+    queryset: QuerySet[Product, _Row]
     note: str = ""  # what staff should know about the result (catalog unreachable, scan capped)
 
 
-def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit: int = STATE_SCAN_LIMIT) -> StateFilter:
+def filter_by_sync_state(
+    queryset: QuerySet[Product, _Row], state: str, *, scan_limit: int = STATE_SCAN_LIMIT
+) -> StateFilter[_Row]:
     """Products of ``queryset`` (annotated by ``products_with_sync_state``) in ``state``.
 
     pending/failed: SQL on the outbox, exact. published/applied: the outbox says
@@ -118,9 +135,10 @@ def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit:
     """
     if state not in SYNC_STATES:
         raise ValueError(f"unknown sync state {state!r}")
+    annotated = _with_sync_state(queryset)
     if state in ("pending", "failed"):
-        return StateFilter(queryset.filter(Q(sync_state=state)))
-    published = queryset.filter(sync_state="published")
+        return StateFilter(annotated.filter(sync_state=state))
+    published = annotated.filter(sync_state="published")
     candidates = list(published.order_by("-updated_at", "-id").values_list("pk", "version")[: scan_limit + 1])
     capped = len(candidates) > scan_limit
     candidates = candidates[:scan_limit]
@@ -139,3 +157,9 @@ def filter_by_sync_state(queryset: QuerySet[Product], state: str, *, scan_limit:
         else ""
     )
     return StateFilter(queryset.filter(pk__in=chosen), note)
+
+
+def _with_sync_state(queryset: QuerySet[Product, _Row]) -> QuerySet[ProductWithSyncState, _Row]:
+    if "sync_state" not in queryset.query.annotations:
+        raise ValueError("the queryset must come from products_with_sync_state()")
+    return cast("QuerySet[ProductWithSyncState, _Row]", queryset)

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from products.models import Product
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(serializers.ModelSerializer[Product]):
     sync_state = serializers.CharField(read_only=True)
     # The version the catalog holds (null: none, or the catalog was not asked or cannot be reached).
     catalog_version = serializers.IntegerField(read_only=True, allow_null=True, default=None)

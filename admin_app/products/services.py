@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from products import sql
@@ -53,11 +54,15 @@ def _validate(product: Product) -> None:
     product.full_clean(validate_unique=False, validate_constraints=False)
 
 
-def _unique_sku_errors(func):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _unique_sku_errors(func: Callable[_P, _R]) -> Callable[_P, _R]:
     """Report a duplicate sku, caught by the unique index, as a field error."""
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return func(*args, **kwargs)
         except IntegrityError as exc:
@@ -122,7 +127,8 @@ _IMPORT_DEFAULTS = {"description": "", "image_url": "", "is_active": True}
 def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
     _check_fields(row)
     full = {**_IMPORT_DEFAULTS, **row}
-    cleaned, errors = {}, {}
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
     for name in PRODUCT_FIELDS:
         value = full.get(name)
         quick = _QUICK_CLEAN[name](value)
@@ -139,23 +145,32 @@ def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-_IMPORT_FIELDS = {name: Product._meta.get_field(name) for name in PRODUCT_FIELDS}
+def _concrete_field(name: str) -> Field[Any, Any]:
+    field = Product._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"Product.{name} is not a concrete field")
+    return field
+
+
+_IMPORT_FIELDS = {name: _concrete_field(name) for name in PRODUCT_FIELDS}
 
 # The common, plainly valid value of each field, recognised without Django's field
-# machinery (which cost 11 µs of the producer's time per imported row, most of an
-# import's Python). Anything else, every invalid value included, is left to the
-# field's own clean(), so the cleaned values and every error message stay Django's;
-# a test compares the two on valid and invalid values of each field, and fails when a
-# field gains a validator these checks do not know.
+# machinery (the most of an import's Python otherwise). Anything else, every invalid value
+# included, is left to the field's own clean(), so the cleaned values and every error
+# message stay Django's; a test compares the two on valid and invalid values of each field
+# and fails when a field gains a validator these checks do not know
+# (docs/decisions/0007-import-quick-clean.md).
 _UNSURE = object()
+# A field's quick check: the cleaned value, or _UNSURE.
+QuickClean = Callable[[Any], object]
 
 
-def _quick_text(field):
+def _quick_text(field: Field[Any, Any]) -> QuickClean:
     limits = [field.max_length] + [v.limit_value for v in field.validators if isinstance(v, MaxLengthValidator)]
     max_length = min((limit for limit in limits if limit is not None), default=None)
     blank = field.blank and not_blank not in field.validators
 
-    def quick(value):
+    def quick(value: Any) -> object:
         if (
             type(value) is str
             and (blank or value.strip())
@@ -172,21 +187,21 @@ def _quick_text(field):
 _PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
 
 
-def _quick_price(value):
+def _quick_price(value: Any) -> object:
     if type(value) is str and _PLAIN_PRICE.fullmatch(value):
         return Decimal(value)
     return _UNSURE
 
 
-def _quick_image_url(value):
+def _quick_image_url(value: Any) -> object:
     return "" if value == "" and type(value) is str else _UNSURE  # a non-empty URL goes to URLValidator
 
 
-def _quick_bool(value):
+def _quick_bool(value: Any) -> object:
     return value if value is True or value is False else _UNSURE
 
 
-_QUICK_CLEAN = {
+_QUICK_CLEAN: dict[str, QuickClean] = {
     "sku": _quick_text(_IMPORT_FIELDS["sku"]),
     "title": _quick_text(_IMPORT_FIELDS["title"]),
     "description": _quick_text(_IMPORT_FIELDS["description"]),
@@ -236,7 +251,8 @@ def product_resync(*, product_ids: Iterable[int]) -> int:
     """
     with connection.cursor() as cursor:
         cursor.execute(sql.RESYNC_SQL, {"ids": sorted(set(product_ids))})
-        return cursor.rowcount
+        written: int = cursor.rowcount
+    return written
 
 
 @transaction.atomic

@@ -11,7 +11,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -26,6 +26,24 @@ PAGE_SIZE = 1000
 
 class CatalogUnavailable(Exception):
     """The catalog did not answer in time, or answered with an error."""
+
+
+class LagPoint(TypedDict):
+    start: str  # ISO 8601
+    count: int
+    p50_seconds: float
+    p95_seconds: float
+
+
+class CatalogLag(TypedDict):
+    """The catalog's answer at /api/sync/lag/: commit-to-applied lag, in seconds."""
+
+    minutes: int
+    count: int
+    p50_seconds: float | None
+    p95_seconds: float | None
+    max_seconds: float | None
+    series: list[LagPoint]
 
 
 def _get(path: str, params: dict[str, Any], *, timeout: float | None = None) -> Any:
@@ -79,16 +97,18 @@ def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, CatalogVe
 def product(product_id: int) -> dict[str, Any] | None:
     """The catalog's public view of a live product, or None if it has none."""
     try:
-        return _get(f"/api/products/{int(product_id)}/", {})
+        shown: dict[str, Any] = _get(f"/api/products/{int(product_id)}/", {})
+        return shown
     except CatalogUnavailable as exc:
         if isinstance(exc.__cause__, urllib.error.HTTPError) and exc.__cause__.code == 404:
             return None
         raise
 
 
-def lag(*, minutes: int) -> dict[str, Any] | None:
+def lag(*, minutes: int) -> CatalogLag | None:
     try:
-        return _get("/api/sync/lag/", {"minutes": minutes})
+        answer: CatalogLag = _get("/api/sync/lag/", {"minutes": minutes})
+        return answer
     except CatalogUnavailable as exc:
         logger.info("catalog lag unknown: %s", exc)
         return None

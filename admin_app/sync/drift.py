@@ -29,6 +29,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -131,15 +132,16 @@ def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PA
     a = next(admin_iter, None)
     c = next(catalog_iter, None)
     while a is not None or c is not None:
-        if c is None or (a is not None and a[0] < c[0]):
-            pid, admin, held = a[0], a[1], None
+        # The lower product id of the two sides; a side that holds it moves on.
+        pid = min(side[0] for side in (a, c) if side is not None)
+        admin: AdminSide | None = None
+        held: CatalogVersion | None = None
+        if a is not None and a[0] == pid:
+            admin = a[1]
             a = next(admin_iter, None)
-        elif a is None or c[0] < a[0]:
-            pid, admin, held = c[0], None, c[1]
+        if c is not None and c[0] == pid:
+            held = c[1]
             c = next(catalog_iter, None)
-        else:
-            pid, admin, held = a[0], a[1], c[1]
-            a, c = next(admin_iter, None), next(catalog_iter, None)
         diff.admin_products += admin is not None and not admin.deleted
         diff.catalog_products += held is not None and not held.deleted
         kind = _classify(admin, held)
@@ -168,20 +170,27 @@ def repair(diff: Differences) -> int:
             ],
         ).order_by("version")
     }
+    # missing and stale products have an admin side, extra ones a catalog side, ahead ones both.
     live_resend = [
-        pid for kind in ("missing", "stale") for pid, (admin, _) in diff.found[kind].items() if not admin.deleted
+        pid
+        for kind in ("missing", "stale")
+        for pid, (admin, _) in diff.found[kind].items()
+        if admin is not None and not admin.deleted
     ]
     for start in range(0, len(live_resend), 1000):
         repaired += product_resync(product_ids=live_resend[start : start + 1000])
     for kind in ("missing", "stale"):
         for pid, (admin, _held) in diff.found[kind].items():
-            if admin.deleted and pid in deletes:
+            if admin is not None and admin.deleted and pid in deletes:
                 event = deletes[pid]
                 product_send_tombstone(product_id=pid, version=event.version, data=event.data)
                 repaired += 1
     for pid, (_admin, held) in diff.found["extra"].items():
-        repaired += _tombstone_from_catalog(pid, held, fallback=None)
+        if held is not None:
+            repaired += _tombstone_from_catalog(pid, held, fallback=None)
     for pid, (admin, held) in diff.found["ahead"].items():
+        if admin is None or held is None:
+            continue
         if admin.deleted:
             fallback = deletes[pid].data if pid in deletes else None
             repaired += _tombstone_from_catalog(pid, held, fallback=fallback)
@@ -194,7 +203,7 @@ def repair(diff: Differences) -> int:
     return repaired
 
 
-def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict | None) -> int:
+def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict[str, Any] | None) -> int:
     shown = catalog_client.product(pid)
     data = {f: shown[f] for f in PRODUCT_FIELDS} if shown else fallback
     if data is None:

@@ -7,7 +7,7 @@ with short timeouts and show as "unknown" when they do not answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from celery import current_app
 from django.conf import settings
@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from products.models import OutboxEvent
 from sync import catalog_client
+from sync.catalog_client import LagPoint
 from sync.models import DriftCheck
 from sync.relay_status import live_relays, publishing_problem
 from sync_contract.broker import queue_depth
@@ -62,7 +63,23 @@ def dead_letter_depth() -> int | None:
     return None if depth is None else depth.messages
 
 
-def lag_chart(series: list[dict[str, Any]], minutes: int) -> dict[str, Any] | None:
+class ChartPoint(TypedDict):
+    xy: list[str]  # x, y
+    p95: float
+    count: int
+
+
+class LagChart(TypedDict):
+    width: int
+    height: int
+    top: float
+    bottom_y: int
+    p50: str  # polyline points
+    p95: str
+    points: list[ChartPoint]
+
+
+def lag_chart(series: list[LagPoint], minutes: int) -> LagChart | None:
     """An inline-SVG chart of p50/p95 lag per bucket: polylines scaled to the page's box."""
     if not series:
         return None
@@ -73,7 +90,7 @@ def lag_chart(series: list[dict[str, Any]], minutes: int) -> dict[str, Any] | No
     top = max(max(p["p95_seconds"] for p in series), 0.001)
     span = (end - start).total_seconds()
 
-    def xy(point: dict[str, Any], key: str) -> str:
+    def xy(point: LagPoint, key: Literal["p50_seconds", "p95_seconds"]) -> str:
         at = datetime.fromisoformat(point["start"])
         x = 40 + (CHART_WIDTH - 50) * max(0.0, min(1.0, (at - start).total_seconds() / span))
         y = 10 + (CHART_HEIGHT - 30) * (1 - point[key] / top)

@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from sync.health import outbox_summary
 from sync.models import DriftCheck
@@ -17,7 +20,7 @@ from sync.relay_status import live_relays
 from sync_contract.metrics import FunctionCollector, metrics_view
 
 
-def collect():
+def collect() -> Iterator[Metric]:
     outbox = outbox_summary()
     yield GaugeMetricFamily("sync_outbox_backlog", "Outbox events waiting to be published.", value=outbox.backlog)
     yield GaugeMetricFamily(

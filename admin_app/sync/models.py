@@ -1,7 +1,7 @@
 """What the sync machinery records about itself: each relay's status and each drift check.
 
-The tables keep the names they were created with (``products_*``): moving these models
-out of the products app changed only Django's state, not the database.
+The tables keep their ``products_*`` names: these models moved here from the products app,
+the tables stayed (docs/decisions/0013-products-and-sync-apps.md).
 """
 
 from django.db import models

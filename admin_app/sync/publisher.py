@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from celery import Celery
-from kombu import Producer
+from celery.events import EventDispatcher
+from kombu import Connection, Producer
 from kombu.utils.json import dumps as kombu_dumps
 
 from sync_contract import TASK_SYNC_PRODUCTS, encode_envelope
@@ -39,12 +41,13 @@ class SentEvents:
         self.app = app
         self.timeout = timeout
         self.interval = interval
-        self._buffer: list[tuple[str, dict]] = []
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
         self._first_buffered_at: float | None = None
-        self._connection = None
-        self._dispatcher = None
+        self._connection: Connection | None = None
+        self._dispatcher: EventDispatcher | None = None
 
-    def publish(self, type, fields, producer, **kwargs) -> None:  # Celery's signature; producer unused
+    def publish(self, type: str, fields: Mapping[str, Any], producer: Producer, **kwargs: Any) -> None:
+        """Celery's EventDispatcher.publish, as send_task calls it (``producer`` unused)."""
         self._buffer.append((type, dict(fields)))
         if self._first_buffered_at is None:
             self._first_buffered_at = time.monotonic()
@@ -70,7 +73,7 @@ class SentEvents:
             logger.debug("%d task-sent events dropped: %s", len(buffered), exc)
             self.close(graceful=False)
 
-    def _ensure_dispatcher(self):
+    def _ensure_dispatcher(self) -> EventDispatcher:
         if self._dispatcher is None:
             connection = _connect(self.app, self.timeout, confirm_publish=False)
             self._connection = connection
@@ -104,13 +107,13 @@ class EnvelopeProducer(Producer):
     without decoding and re-encoding every event of the batch.
     """
 
-    def publish(self, body, **kwargs):
+    def publish(self, body: Any, *args: Any, **kwargs: Any) -> None:
         if type(body) is tuple and len(body) == 3:
-            args, task_kwargs, embed = body
-            if len(args) == 1 and isinstance(args[0], EncodedEnvelope):
-                body = f"[[{args[0]}], {kombu_dumps(task_kwargs)}, {kombu_dumps(embed)}]"
+            task_args, task_kwargs, embed = body
+            if len(task_args) == 1 and isinstance(task_args[0], EncodedEnvelope):
+                body = f"[[{task_args[0]}], {kombu_dumps(task_kwargs)}, {kombu_dumps(embed)}]"
                 kwargs.update(content_type="application/json", content_encoding="utf-8", serializer=None)
-        return super().publish(body, **kwargs)
+        super().publish(body, *args, **kwargs)
 
 
 class Publisher:
@@ -124,11 +127,11 @@ class Publisher:
     def __init__(self, app: Celery, *, timeout: float) -> None:
         self.app = app
         self.timeout = timeout
-        self._connection = None
-        self._producer = None
+        self._connection: Connection | None = None
+        self._producer: EnvelopeProducer | None = None
         self._sent_events = SentEvents(app, timeout=timeout)
 
-    def _ensure_producer(self):
+    def _ensure_producer(self) -> EnvelopeProducer:
         if self._producer is None:
             connection = _connect(self.app, self.timeout)
             try:
@@ -194,30 +197,32 @@ class Publisher:
             self._sent_events.close()
 
 
-def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True):
+def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True) -> Connection:
     """A connected broker connection on which every wait is bounded by ``timeout``.
 
     Socket read/write timeouts bound every wait, not only a confirm's: under a broker
-    memory alarm a publish without them hung until the alarm cleared (the relay did;
-    tests/reliability found it). One attempt: the relay's own backoff decides when to
-    try again.
+    memory alarm a publish without them hangs until the alarm clears. The relay's own
+    backoff decides when to try again.
     """
-    transport_options = {"read_timeout": timeout, "write_timeout": timeout}
+    transport_options: dict[str, float | bool] = {"read_timeout": timeout, "write_timeout": timeout}
     if not confirm_publish:
         transport_options["confirm_publish"] = False
     connection = app.connection_for_write(connect_timeout=timeout, transport_options=transport_options)
     try:
-        connection.ensure_connection(max_retries=1, timeout=timeout)
+        connection.ensure_connection(
+            max_retries=1,
+            timeout=timeout,  # type: ignore[arg-type]  # kombu-stubs say int; kombu takes any number of seconds
+        )
     except Exception:
         connection.release()
         raise
     return connection
 
 
-def _close(connection, *, graceful: bool) -> None:
+def _close(connection: Connection, *, graceful: bool) -> None:
     try:
         # After a failure, drop the socket without the AMQP close handshake: a broker
-        # blocked by a memory alarm never answers it, which cost another timeout.
+        # blocked by a memory alarm never answers it, which would cost another timeout.
         if graceful:
             connection.release()
         else:

@@ -26,6 +26,8 @@ from operator import attrgetter
 
 import psycopg2
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.utils import CursorWrapper
+from psycopg2.extensions import connection as PgConnection
 
 from sync.drift import PeriodicDriftCheck
 from sync.publisher import Publisher, PublishError
@@ -90,7 +92,7 @@ class ClaimedEvent:
     wire: str  # built by PostgreSQL; published as it is, never decoded here
 
 
-def claim_events(cursor, limit: int) -> list[ClaimedEvent]:
+def claim_events(cursor: CursorWrapper, limit: int) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due events, oldest first."""
     cursor.execute(CLAIM_SQL, {"limit": limit})
     return sorted(  # RETURNING has no order; publish oldest first
@@ -183,7 +185,7 @@ def prune_published(retention_seconds: float) -> int:
     while True:
         with connection.cursor() as cursor:
             cursor.execute(PRUNE_SQL, {"retention_seconds": retention_seconds, "chunk": PRUNE_CHUNK})
-            deleted = cursor.rowcount
+            deleted: int = cursor.rowcount
         total += deleted
         if deleted < PRUNE_CHUNK:
             return total
@@ -205,7 +207,7 @@ class Relay:
         self._stopping = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._listener = None
+        self._listener: PgConnection | None = None
         self._last_prune = 0.0
         self.status = RelayStatusRecorder()  # the admin's broker banner reads it
         self.drift = PeriodicDriftCheck.from_settings()  # a background thread, off the publishing path
@@ -241,19 +243,17 @@ class Relay:
                     db_backoff = 0.0
                 except (DatabaseError, psycopg2.Error) as exc:
                     # The admin database restarted or is unreachable: reconnect after a pause.
-                    # psycopg2.Error too: the LISTEN connection is opened with psycopg2 itself,
-                    # whose errors are not Django's (the relay died here; tests/reliability).
+                    # psycopg2.Error too: the LISTEN connection is psycopg2's own, not Django's.
                     db_backoff = min(self.config.backoff_max, max(self.config.backoff_base, db_backoff * 2))
                     logger.warning("admin database error (%s); retrying in %.1fs", exc, db_backoff)
                     self._close_db()
                     self._wait(db_backoff)
                     continue
-                if backlog:
-                    continue  # keep draining without waiting
                 if burst:
-                    self._linger(self.config.linger)
-                    continue  # claim what the burst committed meanwhile, in fewer messages
-                self._wait(idle)
+                    self._linger(self.config.linger)  # then claim what the burst committed meanwhile
+                elif idle is not None:
+                    self._wait(idle)
+                # A backlog (no idle timeout): keep draining without waiting.
         finally:
             self.drift.stop()
             self.status.stopped()
@@ -278,7 +278,7 @@ class Relay:
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.closed:
             params = connection.get_connection_params()
-            listener = psycopg2.connect(**params)
+            listener: PgConnection = psycopg2.connect(**params)
             listener.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
             with listener.cursor() as cursor:
                 cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
@@ -293,7 +293,7 @@ class Relay:
             self.publisher.flush_events()
         elif due is not None:
             timeout = min(timeout, due)
-        watched = [self._wake_r]
+        watched: list[int | PgConnection] = [self._wake_r]
         if self._listener is not None and not self._listener.closed:
             watched.append(self._listener)
         readable, _, _ = select.select(watched, [], [], timeout)

@@ -13,8 +13,8 @@ import logging
 import os
 import socket
 import time
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Literal, Protocol, TypedDict
 
 from django.conf import settings
 from django.utils import timezone
@@ -27,6 +27,14 @@ logger = logging.getLogger("sync.relay")
 ERROR_MAX = 2000
 
 
+class RoundOutcome(Protocol):
+    """What a relay round reports (sync.relay.RoundResult)."""
+
+    published: int
+    failed: int
+    error: str
+
+
 class RelayStatusRecorder:
     def __init__(self, *, interval: float | None = None, relay_id: str | None = None) -> None:
         self.relay_id = relay_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -34,11 +42,11 @@ class RelayStatusRecorder:
         self.started_at = timezone.now()
         self.failures = 0
         self.last_error = ""
-        self.last_attempt_at = None
-        self.last_success_at = None
+        self.last_attempt_at: datetime | None = None
+        self.last_success_at: datetime | None = None
         self._written_at = float("-inf")
 
-    def record_round(self, result: Any) -> None:
+    def record_round(self, result: RoundOutcome) -> None:
         """After a relay round (its ``published``/``failed`` counts and ``error``)."""
         now = timezone.now()
         changed = False
@@ -46,7 +54,7 @@ class RelayStatusRecorder:
             self.last_attempt_at = now
             changed = self.failures == 0
             self.failures += 1
-            self.last_error = (getattr(result, "error", "") or "publish failed")[:ERROR_MAX]
+            self.last_error = (result.error or "publish failed")[:ERROR_MAX]
         elif result.published:
             self.last_attempt_at = self.last_success_at = now
             changed = self.failures > 0
@@ -88,7 +96,14 @@ def live_relays() -> list[RelayStatus]:
     return list(RelayStatus.objects.filter(stopped_at__isnull=True, last_seen_at__gte=since)[:50])
 
 
-def publishing_problem() -> dict[str, Any] | None:
+class PublishingProblem(TypedDict):
+    kind: Literal["broker", "no_relay"]
+    since: datetime
+    error: str
+    failures: int
+
+
+def publishing_problem() -> PublishingProblem | None:
     """What the banner says, or None when publishing works (or nothing waits to go out).
 
     - every live relay fails to publish: the broker cannot be reached (or refuses);
@@ -115,5 +130,5 @@ def publishing_problem() -> dict[str, Any] | None:
     return None
 
 
-def _failing_since(status: RelayStatus):
+def _failing_since(status: RelayStatus) -> datetime:
     return status.last_success_at or status.started_at

@@ -6,6 +6,6 @@ from catalog.models import CatalogProduct
 from catalog.serializers import CatalogProductSerializer
 
 
-class CatalogProductViewSet(viewsets.ReadOnlyModelViewSet):
+class CatalogProductViewSet(viewsets.ReadOnlyModelViewSet[CatalogProduct]):
     serializer_class = CatalogProductSerializer
     queryset = CatalogProduct.objects.filter(deleted=False).order_by("product_id")

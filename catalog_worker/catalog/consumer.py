@@ -1,11 +1,18 @@
 """The worker's consumer, made strict for product sync."""
 
+from __future__ import annotations
+
 import functools
 import logging
 import time
+from collections.abc import Callable, Collection
+from typing import Protocol
 
+from celery import Celery
 from celery.worker.consumer import Consumer
 from celery.worker.consumer.delayed_delivery import DelayedDelivery
+from kombu import Connection
+from kombu.message import Message
 from kombu.transport.native_delayed_delivery import declare_native_delayed_delivery_exchanges_and_queues
 
 from catalog.dead_letters import record_undecodable
@@ -13,25 +20,44 @@ from sync_contract.topology import declare_topology
 
 logger = logging.getLogger(__name__)
 
-# Task events (received, started, succeeded) are buffered by Celery and, by default,
-# flushed on the loop's next pass: nearly one broker message and one socket write per
-# event, the largest part of the worker's main process under steady load (43% of its
-# CPU). Flushed at most this often instead, they travel together as one "task.multi"
-# message; Flower sees a task's state at most this much later.
+# Task events (received, started, succeeded) are flushed at most this often, together as one
+# "task.multi" message, instead of nearly one broker message per event; Flower sees a task's
+# state at most this much later (docs/decisions/0009-task-events-batched.md).
 EVENT_FLUSH_INTERVAL = 0.1
+
+
+class _Waker(Protocol):
+    def wake(self) -> None: ...
+
+
+class EventLoop(Protocol):
+    """kombu's Hub as this module uses it. Its stub has ``on_tick`` as a list (it is a set) and
+    leaves out the ready queue and the waker: private, kombu has no public view of them."""
+
+    on_tick: set[Callable[[], None]]
+    _ready: Collection[object]
+    _waker: _Waker | None
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> object: ...
 
 
 class DelayedDeliveryOnLiveNode(DelayedDelivery):
     """Celery's native delayed delivery set-up, on the node the consumer is connected to.
 
-    Celery's own step connects to every URL of a failover list (``a;b;c``) in turn
-    and retries a dead one for seconds before giving up, on every reconnection: with
-    one cluster node killed, the worker stood still ~18 s. The exchanges and
-    bindings are cluster-wide, so declaring them once through the live node is enough.
+    Celery's own step connects to every URL of a failover list (``a;b;c``) in turn and
+    retries a dead one for seconds on every reconnection; the exchanges and bindings are
+    cluster-wide, so declaring them once through the live node is enough
+    (docs/decisions/0011-delayed-delivery-on-live-node.md).
     """
 
-    def start(self, c) -> None:
+    # Celery's own helpers: private, so celery-types leaves them out.
+    _validate_configuration: Callable[[Celery], None]
+    _bind_queues: Callable[[Celery, Connection], None]
+
+    def start(self, c: Consumer) -> None:
         self._validate_configuration(c.app)
+        if c.connection is None:  # the Connection step, which runs first, sets it
+            raise RuntimeError("delayed delivery set up before the consumer connected")
         with c.connection.clone() as connection:
             connection.ensure_connection(max_retries=3)
             declare_native_delayed_delivery_exchanges_and_queues(
@@ -40,19 +66,15 @@ class DelayedDeliveryOnLiveNode(DelayedDelivery):
             self._bind_queues(c.app, connection)
 
 
-def wake_if_ready(hub) -> None:
+def wake_if_ready(hub: EventLoop) -> None:
     """Never let the event loop sleep while callbacks are waiting to run.
 
-    kombu's loop runs the callbacks queued with ``call_soon`` once per pass, then
-    polls with the timers' timeout (up to ~2 s). Callbacks queued *during* that run
-    (a task's ack queued while the reader's follow-up read was taking the next
-    message, the next read itself) then waited for the poll to time out: with
-    acks_late and a prefetch of one the broker sends nothing until the ack, so the
-    worker sat idle between tasks for up to two seconds (measured: 100 single-event
-    messages/s with 84% of the worker's time in an idle poll). A wake-up makes
-    that poll return at once, and the next pass runs them.
+    kombu's loop runs the callbacks queued with ``call_soon`` once per pass, then polls
+    with the timers' timeout (up to ~2 s). Callbacks queued *during* that run (a task's
+    ack, the next read) would wait for that poll to time out, and with acks_late and a
+    prefetch of one the broker sends nothing until the ack. A wake-up makes the poll
+    return at once (docs/decisions/0010-worker-event-loop-wake.md).
     """
-    # Private attributes: kombu has no public view of its ready queue or its waker.
     if hub._ready:
         waker = hub._waker
         if waker is not None:
@@ -63,16 +85,20 @@ _CELERY_DELAYED_DELIVERY = "celery.worker.consumer.delayed_delivery:DelayedDeliv
 
 
 class SyncConsumer(Consumer):
-    class Blueprint(Consumer.Blueprint):
+    class Blueprint(Consumer.Blueprint):  # type: ignore[misc,valid-type]  # celery-types: an attribute, not a class
         default_steps = [
             "catalog.consumer:DelayedDeliveryOnLiveNode" if step == _CELERY_DELAYED_DELIVERY else step
             for step in Consumer.Blueprint.default_steps
         ]
 
-    _wake_tick = None
+    # Set by Celery's Consumer; left out of celery-types.
+    hub: EventLoop | None
+    _flush_events: Callable[[], None]
+
+    _wake_tick: Callable[[], None] | None = None
     _event_flush_due: float | None = None
 
-    def on_send_event_buffered(self):
+    def on_send_event_buffered(self) -> None:  # type: ignore[override]  # celery-types: returns a callable; it does not
         # Celery's Events step hands this to the dispatcher: called for each buffered event.
         if not self.hub:
             return
@@ -84,11 +110,11 @@ class SyncConsumer(Consumer):
         self._event_flush_due = now + EVENT_FLUSH_INTERVAL
         self.hub.call_later(EVENT_FLUSH_INTERVAL, self._flush_buffered_events)
 
-    def _flush_buffered_events(self):
+    def _flush_buffered_events(self) -> None:
         self._event_flush_due = None
         self._flush_events()
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         # Celery closes the event dispatcher without flushing it: send what the last
         # interval buffered (the final states of the last tasks) while it can.
         try:
@@ -97,13 +123,10 @@ class SyncConsumer(Consumer):
             logger.debug("could not flush task events at shutdown", exc_info=True)
         super().shutdown()
 
-    def connection_for_write(self, url=None, heartbeat=None):
-        # Celery's consumer opens this connection for its event dispatcher only
-        # (celery.worker.consumer.events). Task events are what Flower shows, not the
-        # product changes: publishing them with confirms made the worker's main loop
-        # wait for a broker round trip per flush, between every two tasks (35% of its
-        # time under steady load). The tasks' own messages keep their guarantees:
-        # acks_late on the consuming connection, confirms in the relay.
+    def connection_for_write(self, url: str | None = None, heartbeat: float | None = None) -> Connection:
+        # Celery's consumer opens this connection for its event dispatcher only: task events,
+        # for Flower, go without confirms (a broker round trip per flush otherwise). The tasks'
+        # own messages keep their guarantees: acks_late when consumed, confirms in the relay.
         return self.ensure_connected(
             self.app.connection_for_write(
                 url=url,
@@ -112,21 +135,21 @@ class SyncConsumer(Consumer):
             )
         )
 
-    def register_with_event_loop(self, hub):
+    def register_with_event_loop(self, hub: EventLoop) -> None:
         super().register_with_event_loop(hub)
         # Called on every (re)connection; the same callable each time, so it is added once.
         if self._wake_tick is None:
             self._wake_tick = functools.partial(wake_if_ready, hub)
         hub.on_tick.add(self._wake_tick)
 
-    def connect(self):
+    def connect(self) -> Connection:
         # On every (re)connection, before any queue is consumed: the dead-letter
         # exchange and queue must exist, or a rejected message would be dropped.
         connection = super().connect()
         declare_topology(connection.default_channel)
         return connection
 
-    def on_decode_error(self, message, exc):
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
         # Celery acks (drops) a body it cannot decode; we keep it for inspection
         # in the dead-letter queue instead.
         logger.critical(

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import amqp
 from celery import Celery
+from kombu import Connection
+from kombu.message import Message
 
+from sync_contract.broker import amqp_channel, connect_once, declared_depth
 from sync_contract.names import DEAD_LETTER_QUEUE, SYNC_EXCHANGE, SYNC_ROUTING_KEY
 
 logger = logging.getLogger(__name__)
@@ -66,7 +70,7 @@ class ReplayResult:
     not_found: list[str]
 
 
-def message_key(headers: dict[str, Any] | None, body: bytes | str) -> str:
+def message_key(headers: Mapping[str, Any] | None, body: bytes | bytearray | str) -> str:
     task_id = (headers or {}).get("id")
     if isinstance(task_id, str) and task_id:
         return task_id
@@ -74,12 +78,13 @@ def message_key(headers: dict[str, Any] | None, body: bytes | str) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def record_undecodable(message, exc: BaseException) -> None:
+def record_undecodable(message: Message, exc: BaseException) -> None:
     """Called by the worker's consumer before it rejects a body it cannot decode."""
     from catalog.models import DeadLetterNote
 
     try:
-        key = message_key(message.headers, message.body)
+        # kombu-stubs type the body str | None: a delivered message always has one.
+        key = message_key(message.headers, message.body)  # type: ignore[arg-type]
         DeadLetterNote.objects.update_or_create(
             key=key,
             defaults={
@@ -91,17 +96,17 @@ def record_undecodable(message, exc: BaseException) -> None:
         logger.exception("could not record the reason of an undecodable message")
 
 
-def _connection(app: Celery, timeout: float):
+def _connection(app: Celery, timeout: float) -> Connection:
     connection = app.connection_for_write(connect_timeout=timeout)
     try:
-        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, interval_max=0, timeout=timeout)
+        connect_once(connection, timeout=timeout)
     except Exception as exc:
         connection.release()
         raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
     return connection
 
 
-def _decode(message) -> DeadLetter:
+def _decode(message: amqp.Message) -> DeadLetter:
     props = message.properties or {}
     headers = dict(props.get("application_headers") or {})
     body = message.body if isinstance(message.body, bytes | bytearray) else str(message.body).encode()
@@ -166,8 +171,8 @@ def browse(app: Celery, *, limit: int = BROWSE_LIMIT, timeout: float = BROKER_TI
     """(messages in the queue, the first ``limit`` of them); the queue is left as it was."""
     connection = _connection(app, timeout)
     try:
-        channel = connection.channel()
-        _name, depth, _consumers = channel.queue_declare(queue=DEAD_LETTER_QUEUE, passive=True)
+        channel = amqp_channel(connection)
+        depth = declared_depth(channel, DEAD_LETTER_QUEUE).messages
         letters = []
         for _ in range(min(limit, depth)):
             message = channel.basic_get(queue=DEAD_LETTER_QUEUE, no_ack=False)
@@ -191,8 +196,8 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
     replayed: list[str] = []
     connection = _connection(app, timeout)
     try:
-        channel = connection.channel()
-        _name, depth, _consumers = channel.queue_declare(queue=DEAD_LETTER_QUEUE, passive=True)
+        channel = amqp_channel(connection)
+        depth = declared_depth(channel, DEAD_LETTER_QUEUE).messages
         for _ in range(depth):
             if wanted is not None and len(replayed) == len(wanted):
                 break
@@ -213,7 +218,7 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
             channel.basic_publish(
                 republished, exchange=SYNC_EXCHANGE, routing_key=SYNC_ROUTING_KEY, confirm_timeout=timeout
             )
-            channel.basic_ack(message.delivery_tag)
+            channel.basic_ack(message.delivery_info["delivery_tag"])
             replayed.append(key)
             logger.info("replayed dead letter %s (task %s) to %s", key, headers.get("task"), SYNC_ROUTING_KEY)
         channel.close()
@@ -227,7 +232,7 @@ def purge(app: Celery, *, timeout: float = BROKER_TIMEOUT) -> int:
     """Delete every message in the dead-letter queue; returns how many."""
     connection = _connection(app, timeout)
     try:
-        channel = connection.channel()
+        channel = amqp_channel(connection)
         count = channel.queue_purge(queue=DEAD_LETTER_QUEUE)
         channel.close()
     finally:

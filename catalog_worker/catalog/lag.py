@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection
 
@@ -54,7 +55,7 @@ def lag_summary(*, minutes: int) -> LagSummary:
     return LagSummary(minutes=minutes, count=count, p50=_float(p50), p95=_float(p95), max=_float(worst), series=series)
 
 
-def _float(value) -> float | None:
+def _float(value: Decimal | float | None) -> float | None:
     return None if value is None else float(value)
 
 

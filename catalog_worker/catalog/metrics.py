@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.db.models import Count, Q
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from catalog.counters import counter_totals
 from catalog.lag import lag_histogram
@@ -20,7 +23,7 @@ from catalog.models import CatalogProduct
 from sync_contract.metrics import FunctionCollector, metrics_view
 
 
-def collect():
+def collect() -> Iterator[Metric]:
     applied, skipped, batches = counter_totals()
     events = CounterMetricFamily("catalog_sync_events", "Events handled by catalog.sync_products.", labels=["outcome"])
     events.add_metric(["applied"], applied)

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from catalog.models import CatalogProduct
 
 
-class CatalogProductSerializer(serializers.ModelSerializer):
+class CatalogProductSerializer(serializers.ModelSerializer[CatalogProduct]):
     id = serializers.IntegerField(source="product_id", read_only=True)
 
     class Meta:

@@ -8,7 +8,7 @@
 # The version rule is the upsert's WHERE: a row changes only for a strictly newer version,
 # so a duplicate or late event changes nothing and a tombstone (deleted at version v) is
 # replaced only above v. Rows are written in product_id order (no deadlock between two
-# workers); the batch travels as one json parameter (planning a VALUES list cost more).
+# workers); the batch travels as one json parameter (planning a VALUES list costs more).
 APPLY_SQL = """
     WITH applied AS (
         INSERT INTO catalog_catalogproduct AS t (product_id, sku, title, description, price, image_url, is_active,

@@ -9,6 +9,9 @@ they show product ids, versions and tombstones, never product data.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
+from django.db.models import QuerySet
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +38,13 @@ def _int(raw: str | None, default: int, *, low: int, high: int) -> int | None:
     return value if low <= value <= high else None
 
 
-def _rows(queryset) -> list[dict]:
+class VersionRow(TypedDict):
+    id: int
+    version: int
+    deleted: bool
+
+
+def _rows(queryset: QuerySet[CatalogProduct]) -> list[VersionRow]:
     return [
         {"id": pid, "version": version, "deleted": deleted}
         for pid, version, deleted in queryset.values_list("product_id", "version", "deleted")

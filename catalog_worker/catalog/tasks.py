@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
+from typing import Any, TypedDict
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import Reject
 from celery.signals import task_prerun
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
 from catalog.counters import counter_shard
+from catalog.results import task_success_row
 from catalog.services import ApplyResult, catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, ProductEvent, validate_envelope
 from sync_contract.logs import product_versions
@@ -25,12 +27,12 @@ TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
 
 def retry_countdown(retries: int) -> float:
     """Exponential backoff with equal jitter, capped."""
-    delay = min(settings.CATALOG_RETRY_BACKOFF_MAX, settings.CATALOG_RETRY_BACKOFF_BASE * 2**retries)
+    delay: float = min(settings.CATALOG_RETRY_BACKOFF_MAX, settings.CATALOG_RETRY_BACKOFF_BASE * 2**retries)
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not crypto
 
 
 @task_prerun.connect
-def _drop_broken_db_connections(task=None, **kwargs) -> None:
+def _drop_broken_db_connections(task: Task[Any, Any] | None = None, **kwargs: Any) -> None:
     # Connections are reused across tasks (CELERY_DB_REUSE_MAX); Django's request-start
     # routine closes one that errored or aged out, and arms the health check
     # (CONN_HEALTH_CHECKS), so a task after a database restart starts on a fresh one.
@@ -40,19 +42,28 @@ def _drop_broken_db_connections(task=None, **kwargs) -> None:
     close_old_connections()
 
 
+class SyncOutcome(TypedDict):
+    """What the task returns (and stores as its result)."""
+
+    applied: int
+    stale: int
+
+
 # ignore_result: the task stores its SUCCESS row itself, in the transaction that applies
 # the batch (catalog.results); store_errors_even_if_ignored: Celery still stores retries
 # and failures.
 @shared_task(name=TASK_SYNC_PRODUCTS, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
-def sync_products(self, envelope):
+def sync_products(self: Task[[Any], SyncOutcome], envelope: Any) -> SyncOutcome:
     try:
         events = validate_envelope(envelope)
     except InvalidPayload as exc:
         # Never retried, never half-applied: reject without requeue and the quorum
         # queue dead-letters the message. The reason goes to the log and, keyed by
         # task id, to the result backend.
-        logger.error("rejecting task_id=%s to the dead-letter queue: %s", self.request.id, exc)
-        self.backend.mark_as_failure(self.request.id, exc, request=self.request)
+        task_id = self.request.id
+        logger.error("rejecting task_id=%s to the dead-letter queue: %s", task_id, exc)
+        if task_id is not None:  # a direct call, not a delivery, has no id to store it under
+            self.backend.mark_as_failure(task_id, exc, request=self.request)
         raise Reject(str(exc), requeue=False) from exc
 
     try:
@@ -60,18 +71,16 @@ def sync_products(self, envelope):
         # a worker; an eager call stores nothing) the SUCCESS result. In an explicit
         # transaction, not as a statement of its own: PostgreSQL finishes a statement
         # whose client died and would commit it, whereas a transaction still waiting for
-        # its COMMIT is rolled back, so a worker killed mid-task leaves nothing behind
-        # (tests/system/test_guarantees.py::test_worker_killed_mid_batch_loses_nothing).
+        # its COMMIT is rolled back, so a worker killed mid-task leaves nothing behind.
         with transaction.atomic():
             result = catalog_apply_events(
                 events=events,
                 counter_shard=counter_shard(),
-                task_result=None if self.request.is_eager else self.backend.success_row(self.request),
+                task_result=None if self.request.is_eager else task_success_row(self),
             )
     except TRANSIENT_DB_ERRORS as exc:
         # Celery's native delayed delivery routes by whole seconds and refuses a countdown
-        # under 1 s (ValueError: the retry failed and the message was dead-lettered, found
-        # by tests/reliability): start one second later, keeping the jitter.
+        # under 1 s: start one second later, keeping the jitter.
         countdown = 1.0 + retry_countdown(self.request.retries)
         logger.warning(
             "database error applying task_id=%s (%s); retry %d/%d in %.1fs",

@@ -49,12 +49,12 @@ import base64
 import json
 import os
 import re
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from kombu import Connection
 
@@ -142,7 +142,10 @@ class ManagementAPI:
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
-    def call(self, method: str, path: str, body: dict | None = None, *, ok=(200, 201, 204)):
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, ok: tuple[int, ...] = (200, 201, 204)
+    ) -> tuple[int, Any]:
+        """The answer's status and its JSON (None when empty); any other status than ``ok`` ends the set-up."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(  # noqa: S310 - the URL is the operator's own setting
             self.base_url + path, data=data, method=method, headers=self.headers
@@ -236,6 +239,9 @@ def remove_guest(api: ManagementAPI, operator: str) -> None:
 
 def main() -> None:
     api_url = os.environ.get("BROKER_API_URL") or "http://rabbitmq:15672"
+    api_host = urllib.parse.urlsplit(api_url).hostname
+    if not api_host:
+        raise SystemExit("rabbitmq-init: BROKER_API_URL must name a host, e.g. http://rabbitmq:15672")
     operator = os.environ.get("BROKER_OPERATOR_USER") or "operator"
     operator_password = required("BROKER_OPERATOR_PASSWORD")
     api = ManagementAPI(api_url, operator, operator_password)
@@ -248,10 +254,10 @@ def main() -> None:
     wait_for_nodes(api, cluster_size, timeout)
     provision(api, vhost, operator, passwords)
     amqp_port = int(os.environ.get("BROKER_AMQP_PORT") or 5672)
-    declare(urllib.parse.urlsplit(api_url).hostname, amqp_port, vhost, operator, operator_password)
+    declare(api_host, amqp_port, vhost, operator, operator_password)
     remove_guest(api, operator)
     say("done")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

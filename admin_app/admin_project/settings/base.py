@@ -59,15 +59,15 @@ RELAY_PUBLISH_TIMEOUT = env_float("RELAY_PUBLISH_TIMEOUT", 5.0)
 # Wake up this often even without a NOTIFY (a missed notification costs at most this).
 RELAY_POLL_INTERVAL = env_float("RELAY_POLL_INTERVAL", 1.0)
 # Events per message under backlog (at most the contract's MAX_BATCH), and rows claimed per
-# transaction. A message costs ~4 ms of CPU whatever its size (relay, broker, worker, the
-# catalog's statement), so under backlog fewer, larger messages win: `make bench` bulk
-# measured 17,960 products/s at 250 per message, ~19,500 at 500, ~20,500 at 1,000.
+# transaction. A message costs about the same CPU whatever its size, so under backlog fewer,
+# larger messages win (docs/decisions/0005-batch-size-and-linger.md).
 RELAY_BATCH_SIZE = env_int("RELAY_BATCH_SIZE", 1000, maximum=MAX_BATCH)
 RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
 # Seconds the relay pauses after a round that found a burst (>= 100 events, not a full
 # claim), so the burst's next commits travel together (sync.relay.BURST_EVENTS); 0: off.
 RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
-# Retry backoff after a failed publish: base * 2**attempts, capped, with full jitter.
+# Retry backoff after a failed publish: base * 2**attempts, capped, with equal jitter
+# (half fixed, half random; sync.sql.MARK_FAILED_SQL).
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
 RELAY_BACKOFF_MAX = env_float("RELAY_BACKOFF_MAX", 60.0)
 # Published outbox rows are deleted after this many hours.

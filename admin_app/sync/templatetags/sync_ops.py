@@ -1,12 +1,15 @@
-from django import template
+from __future__ import annotations
 
-from sync.relay_status import publishing_problem
+from django import template
+from django.template.context import Context
+
+from sync.relay_status import PublishingProblem, publishing_problem
 
 register = template.Library()
 
 
 @register.inclusion_tag("sync/banner.html", takes_context=True)
-def sync_banner(context):
+def sync_banner(context: Context) -> dict[str, PublishingProblem | None]:
     """The broker-unreachable banner, for staff on every admin page (one small query)."""
     request = context.get("request")
     user = getattr(request, "user", None)
@@ -16,7 +19,7 @@ def sync_banner(context):
 
 
 @register.filter
-def seconds(value) -> str:
+def seconds(value: float | str | None) -> str:
     """A duration in seconds as staff read it: 850 ms, 12.3 s, 4 min 10 s, 2 h 5 min."""
     if value is None or value == "":
         return "unknown"

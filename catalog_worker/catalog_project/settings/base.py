@@ -57,10 +57,9 @@ CELERY_WORKER_CONSUMER = "catalog.consumer:SyncConsumer"
 # slow batch does not hold others hostage.
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CATALOG_WORKER_PREFETCH", 1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Celery's Django fixup closes every database connection before and after each task
-# unless this is set: a new PostgreSQL connection per task cost more than the task
-# (measured: single-event tasks at p50 50 ms, one backend session per message).
-# Connections are kept; catalog.tasks checks them before each task instead.
+# Celery's Django fixup closes every database connection around each task unless this is
+# set, and a new PostgreSQL connection costs more than a task: connections are kept, and
+# catalog.tasks checks them before each task instead.
 CELERY_DB_REUSE_MAX = 1000
 
 # Transient database errors: retry with exponential backoff and jitter, bounded.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sync.drift import KINDS, run_drift_check
 
@@ -14,7 +16,7 @@ class Command(BaseCommand):
         "Exits 1 when the catalog cannot be reached or differences remain."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--repair", action="store_true", help="re-send what differs")
         parser.add_argument(
             "--grace",
@@ -23,7 +25,7 @@ class Command(BaseCommand):
             help="seconds a published change may still be on its way (default DRIFT_GRACE_SECONDS)",
         )
 
-    def handle(self, *args, repair: bool, grace: float | None, **options) -> None:
+    def handle(self, *args: Any, repair: bool, grace: float | None, **options: Any) -> None:
         check = run_drift_check(repair_found=repair, trigger="command", grace_seconds=grace)
         self.stdout.write(
             f"admin products: {check.admin_products}, catalog products: {check.catalog_products}\n"

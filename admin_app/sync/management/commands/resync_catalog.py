@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from products.models import Product
 from products.services import product_resync
@@ -16,11 +17,11 @@ class Command(BaseCommand):
         "in batches; the relay sends them and the catalog applies those it lacks. Safe to repeat."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("ids", nargs="*", type=int, help="product ids (default: every product)")
         parser.add_argument("--batch-size", type=int, default=1000, help="products per transaction (default 1000)")
 
-    def handle(self, *args, ids: list[int], batch_size: int, **options) -> None:
+    def handle(self, *args: Any, ids: list[int], batch_size: int, **options: Any) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
         queryset = Product.objects.all()
@@ -49,11 +50,11 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, total: int, stream, *, verbosity: int = 1) -> None:
+    def __init__(self, total: int, stream: OutputWrapper, *, verbosity: int = 1) -> None:
         self.total = total
         self.stream = stream
         self.quiet = verbosity < 1
-        self.tty = getattr(getattr(stream, "_out", stream), "isatty", lambda: False)()
+        self.tty: bool = getattr(getattr(stream, "_out", stream), "isatty", lambda: False)()
         self._shown = -1
 
     def update(self, done: int) -> None:

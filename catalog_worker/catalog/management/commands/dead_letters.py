@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import current_app
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from catalog import dead_letters
 
@@ -11,7 +13,7 @@ from catalog import dead_letters
 class Command(BaseCommand):
     help = "List, replay (to the sync queue) or purge the messages in catalog.product_sync.dead."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         listing = sub.add_parser("list", help="show the messages and why they were dead-lettered")
         listing.add_argument("--limit", type=int, default=dead_letters.BROWSE_LIMIT)
@@ -21,13 +23,13 @@ class Command(BaseCommand):
         purge = sub.add_parser("purge", help="delete every message in the dead-letter queue")
         purge.add_argument("--yes", action="store_true", help="really delete them")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         try:
             getattr(self, f"_{options['action']}")(options)
         except dead_letters.BrokerUnavailable as exc:
             raise CommandError(f"the broker cannot be reached: {exc}") from exc
 
-    def _list(self, options) -> None:
+    def _list(self, options: dict[str, Any]) -> None:
         depth, letters = dead_letters.browse(current_app, limit=options["limit"])
         self.stdout.write(f"{depth} message(s) in the dead-letter queue")
         for letter in letters:
@@ -37,7 +39,7 @@ class Command(BaseCommand):
                 f"    reason: {letter.detail or '-'}\n    body: {letter.body_preview}"
             )
 
-    def _replay(self, options) -> None:
+    def _replay(self, options: dict[str, Any]) -> None:
         if options["all"] == bool(options["keys"]):
             raise CommandError("give either --all or the ids of the messages to replay")
         result = dead_letters.replay(current_app, keys=None if options["all"] else options["keys"])
@@ -47,7 +49,7 @@ class Command(BaseCommand):
         if result.not_found:
             raise CommandError(f"not in the dead-letter queue: {' '.join(result.not_found)}")
 
-    def _purge(self, options) -> None:
+    def _purge(self, options: dict[str, Any]) -> None:
         if not options["yes"]:
             raise CommandError("purge deletes every dead-lettered message for good: add --yes to do it")
         self.stdout.write(f"purged {dead_letters.purge(current_app)} message(s)")
