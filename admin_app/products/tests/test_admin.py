@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from products.models import OutboxEvent, Product
 from products.services import product_update
@@ -100,17 +99,6 @@ def test_the_bulk_delete_asks_for_confirmation_first(admin_client) -> None:
     assert response.status_code == 200
     assert Product.objects.filter(pk=a.pk).exists()
     assert not OutboxEvent.objects.filter(op="delete").exists()
-
-
-@pytest.fixture
-def one_per_state():
-    """Three products whose current version is pending, failed and published."""
-    pending = make_product(sku="PENDING-ONE")
-    failed = make_product(sku="FAILED-ONE")
-    published = make_product(sku="PUBLISHED-ONE")
-    OutboxEvent.objects.filter(product_id=failed.pk).update(attempts=2, last_error="ConnectionRefusedError")
-    OutboxEvent.objects.filter(product_id=published.pk).update(published_at=timezone.now())
-    return {"pending": pending, "failed": failed, "published": published}
 
 
 def test_the_changelist_shows_the_sync_state_column(admin_client, one_per_state) -> None:

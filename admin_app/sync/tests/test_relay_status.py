@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from sync.models import RelayStatus
-from sync.relay import ClaimedEvent, Relay, RelayConfig, RoundResult, log_published
-from sync.relay_status import RelayStatusRecorder, publishing_problem
 
 from products.models import OutboxEvent
-
-from .factories import make_product
-from .test_relay import broker, publisher, refusing_publisher, vhost_url  # noqa: F401 - fixtures
-from .waiting import wait_until
+from products.tests.factories import make_product
+from sync.models import RelayStatus
+from sync.relay import ClaimedEvent, RoundResult, log_published
+from sync.relay_status import RelayStatusRecorder, publishing_problem
+from testkit.waiting import wait_until
 
 FAILED = RoundResult(claimed=3, published=0, failed=3, error="OperationalError: [Errno 111] Connection refused")
 OK = RoundResult(claimed=3, published=3)
@@ -95,12 +92,9 @@ def test_the_banner_says_so_when_no_relay_runs_and_changes_wait(admin_client, se
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(60)
-def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, settings) -> None:  # noqa: F811
+def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, run_relay) -> None:
     make_product()
-    relay = Relay(refusing_publisher, RelayConfig.from_settings())
-    thread = threading.Thread(target=relay.run, name="relay")
-    thread.start()
-    try:
+    with run_relay(refusing_publisher):
         row = wait_until(
             lambda: RelayStatus.objects.filter(consecutive_failures__gt=0).first(),
             timeout=20,
@@ -109,29 +103,20 @@ def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, settin
         assert row.last_error
         assert row.stopped_at is None
         assert publishing_problem()["kind"] == "broker"
-    finally:
-        relay.stop()
-        thread.join(timeout=15)
     assert RelayStatus.objects.get().stopped_at is not None
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(60)
-def test_the_relay_loop_records_success(publisher) -> None:  # noqa: F811
+def test_the_relay_loop_records_success(publisher, run_relay) -> None:
     make_product()
-    relay = Relay(publisher, RelayConfig.from_settings())
-    thread = threading.Thread(target=relay.run, name="relay")
-    thread.start()
-    try:
+    with run_relay(publisher):
         row = wait_until(
             lambda: RelayStatus.objects.filter(last_success_at__isnull=False).first(),
             timeout=20,
             what="the relay records a confirmed publish",
         )
         assert row.consecutive_failures == 0
-    finally:
-        relay.stop()
-        thread.join(timeout=15)
 
 
 def test_a_batch_is_logged_in_one_line_with_product_versions(caplog) -> None:

@@ -9,7 +9,6 @@ import time
 from kombu.asynchronous import Hub
 
 from catalog.consumer import SyncConsumer, wake_if_ready
-from catalog_project.celery_app import app
 
 
 def delay_of_a_callback_queued_during_a_ready_pass(*, with_wake: bool) -> float:
@@ -45,17 +44,17 @@ def test_without_the_wake_up_kombu_sleeps_a_whole_poll_before_running_it() -> No
     assert delay_of_a_callback_queued_during_a_ready_pass(with_wake=False) >= 0.9
 
 
-def test_the_event_dispatcher_connection_publishes_without_confirms() -> None:
+def test_the_event_dispatcher_connection_publishes_without_confirms(celery_app) -> None:
     class ConsumerStandIn:  # what SyncConsumer.connection_for_write uses of a consumer
         def __init__(self) -> None:
-            self.app = app
+            self.app = celery_app
 
         def ensure_connected(self, connection):
             connection.ensure_connection(max_retries=1)
             return connection
 
     events = SyncConsumer.connection_for_write(ConsumerStandIn())
-    tasks = app.connection_for_write()
+    tasks = celery_app.connection_for_write()
     try:
         tasks.ensure_connection(max_retries=1)
         assert tasks.connection.confirm_publish is True  # the shared setting, for task messages

@@ -1,4 +1,5 @@
-"""A tiny real HTTP server in a thread that answers like the catalog service's read API.
+"""A tiny real HTTP server in a thread that answers like the catalog service's read API
+(for the admin's tests: fixture ``fake_catalog``).
 
 Not a mock of the broker or a database: the admin's real HTTP client talks to a
 real socket. Tests set what the catalog "holds" and read which requests it got.

@@ -6,43 +6,20 @@ import re
 import time
 
 import pytest
-from django.utils import timezone
-
-from products.models import OutboxEvent
-
-from .factories import make_product
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/products/product/"
 
 
-def publish(*products) -> None:
-    OutboxEvent.objects.filter(product_id__in=[p.pk for p in products]).update(published_at=timezone.now())
-
-
-@pytest.fixture
-def four(catalog):
-    """applied (catalog holds v1), published (catalog has nothing), behind (catalog older), pending."""
-    applied, published, behind, pending = (make_product(sku=s) for s in ("APPLIED", "PUBLISHED", "BEHIND", "PENDING"))
-    from products.services import product_update
-
-    behind = product_update(product_id=behind.pk, data={"title": "v2"})
-    publish(applied, published, behind)
-    catalog.hold(applied.pk, 1)
-    catalog.hold(behind.pk, 1)
-    catalog.hold(pending.pk, 1)  # held, but its current version still waits in the outbox
-    return {"applied": applied, "published": published, "behind": behind, "pending": pending}
-
-
-def test_the_changelist_shows_applied_with_one_catalog_call_per_page(admin_client, catalog, four) -> None:
-    catalog.requests.clear()
+def test_the_changelist_shows_applied_with_one_catalog_call_per_page(admin_client, fake_catalog, four) -> None:
+    fake_catalog.requests.clear()
     response = admin_client.get(CHANGELIST)
 
     assert response.status_code == 200
     states = {p.sku: p.sync_state for p in response.context["cl"].result_list}
     assert states == {"APPLIED": "applied", "PUBLISHED": "published", "BEHIND": "published", "PENDING": "pending"}
-    assert len([r for r in catalog.requests if r.startswith("/api/sync/versions/")]) == 1
+    assert len([r for r in fake_catalog.requests if r.startswith("/api/sync/versions/")]) == 1
     assert ">applied<" in response.content.decode()
 
 
@@ -85,9 +62,9 @@ def test_catalog_unreachable_shows_unknown_never_an_error(admin_client, four, se
     assert {p.sku for p in published.context["cl"].result_list} == {"APPLIED", "PUBLISHED", "BEHIND"}
 
 
-def test_a_slow_catalog_costs_at_most_the_timeout(admin_client, catalog, four, settings) -> None:
+def test_a_slow_catalog_costs_at_most_the_timeout(admin_client, fake_catalog, four, settings) -> None:
     settings.CATALOG_API_TIMEOUT = 0.3
-    catalog.delay = 2.0
+    fake_catalog.delay = 2.0
 
     started = time.monotonic()
     response = admin_client.get(CHANGELIST)
@@ -106,8 +83,8 @@ def test_the_change_page_shows_state_and_catalog_version(admin_client, four) -> 
     assert re.search(r'field-sync_state.*?class="readonly">applied</div>', applied_html, re.DOTALL)
 
 
-def test_the_api_reports_applied_and_the_catalog_version(staff_api, catalog, four) -> None:
-    catalog.requests.clear()
+def test_the_api_reports_applied_and_the_catalog_version(staff_api, fake_catalog, four) -> None:
+    fake_catalog.requests.clear()
     body = staff_api.get("/api/products/").json()
 
     by_sku = {p["sku"]: p for p in body["results"]}
@@ -119,7 +96,7 @@ def test_the_api_reports_applied_and_the_catalog_version(staff_api, catalog, fou
     }
     assert (by_sku["BEHIND"]["version"], by_sku["BEHIND"]["catalog_version"]) == (2, 1)
     assert by_sku["PUBLISHED"]["catalog_version"] is None
-    assert len(catalog.requests) == 1
+    assert len(fake_catalog.requests) == 1
     one = staff_api.get(f"/api/products/{four['applied'].pk}/").json()
     assert (one["sync_state"], one["catalog_version"]) == ("applied", 1)
 
@@ -130,8 +107,8 @@ def test_the_api_filters_by_state(staff_api, four) -> None:
     assert staff_api.get("/api/products/", {"sync_state": "nonsense"}).status_code == 400
 
 
-def test_writes_do_not_wait_for_the_catalog(staff_api, catalog, settings) -> None:
-    catalog.delay = 2.0
+def test_writes_do_not_wait_for_the_catalog(staff_api, fake_catalog, settings) -> None:
+    fake_catalog.delay = 2.0
     started = time.monotonic()
     response = staff_api.post("/api/products/", {"sku": "W1", "title": "t", "price": "1.00"}, format="json")
     assert response.status_code == 201

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import itertools
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
+
 from products.models import Product
 from products.services import product_create
-
-PASSWORD = "a-long-test-password-1"  # test users only
 
 _sequence = itertools.count(1)
 
@@ -55,7 +55,12 @@ def api_product_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-def basic_auth(username: str, password: str = PASSWORD) -> str:
-    """An HTTP Basic ``Authorization`` header value."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return f"Basic {token}"
+class Boom(Exception):
+    """Raised after a service call to roll the surrounding transaction back."""
+
+
+def roll_back_after(call: Callable[[], object]) -> None:
+    """Run ``call`` in a transaction that then fails (an error later in the same request)."""
+    with transaction.atomic():
+        call()
+        raise Boom

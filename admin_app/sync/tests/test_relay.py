@@ -7,136 +7,41 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
-import secrets
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pika
-import pika.exceptions
 import psycopg2
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
-from sync.publisher import Publisher
-from sync.relay import BURST_EVENTS, Relay, RelayConfig, prune_published, relay_round
 
-from admin_project.celery_app import app as admin_celery_app
 from products.models import OutboxEvent
 from products.selectors import products_with_sync_state
 from products.services import product_delete, product_import, product_update
+from products.tests.factories import make_product
+from sync.publisher import Publisher
+from sync.relay import BURST_EVENTS, RelayConfig, prune_published, relay_round
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
-
-from .factories import make_product
-from .waiting import wait_until
+from testkit.broker import Vhost
+from testkit.messages import task_argument
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REFUSING_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 
-logging.getLogger("pika").setLevel(logging.WARNING)  # pika logs every socket step at INFO
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    """A fresh vhost on the shared RabbitMQ, deleted with everything in it afterwards."""
-    vhost = f"relaytest-{secrets.token_hex(4)}"
-    rabbitmqctl("add_vhost", vhost)
-    try:
-        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        rabbitmqctl("delete_vhost", vhost)
-
-
-def _point_app_at(monkeypatch: pytest.MonkeyPatch, url: str):
-    # The environment wins over app.conf in Celery's broker_url lookup: set both.
-    monkeypatch.setitem(admin_celery_app.conf, "broker_url", url)
-    monkeypatch.setenv("CELERY_BROKER_URL", url)
-    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
-    with admin_celery_app.connection_for_write() as conn:
-        assert conn.as_uri(include_password=True) == url  # the override took effect
-    return admin_celery_app
-
-
-@pytest.fixture
-def broker(vhost_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The admin's Celery app pointed at the test vhost, with an empty sync queue."""
-    _point_app_at(monkeypatch, vhost_url)
-    purge(vhost_url)
-    return vhost_url
-
-
-@pytest.fixture
-def publisher(broker: str, settings) -> Iterator[Publisher]:
-    pub = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
-    yield pub
-    pub.close()
-
-
-@pytest.fixture
-def refusing_publisher(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[Publisher]:
-    _point_app_at(monkeypatch, REFUSING_BROKER)
-    pub = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
-    yield pub
-    pub.close()
-
-
-@pytest.fixture
-def config(settings) -> RelayConfig:
-    return RelayConfig.from_settings()
-
-
-def _channel(url: str):
-    conn = pika.BlockingConnection(pika.URLParameters(url))
-    return conn, conn.channel()
-
-
-def purge(url: str) -> None:
-    conn, channel = _channel(url)
-    try:
-        channel.queue_purge(SYNC_QUEUE)
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        if exc.reply_code != 404:  # the first test of the module runs before the relay declared it
-            raise
-    finally:
-        conn.close()
-
-
-def take_messages(url: str, count: int, *, timeout: float = 10.0) -> list[tuple[Any, dict[str, Any]]]:
+def take_messages(vhost: Vhost, count: int, *, timeout: float = 10.0) -> list[tuple[Any, Any]]:
     """Take ``count`` messages off the sync queue (failing after ``timeout``), then check none is left."""
-    conn, channel = _channel(url)
-    taken: list[tuple[Any, dict[str, Any]]] = []
-    try:
-
-        def got_all() -> bool:
-            while len(taken) < count:
-                method, properties, body = channel.basic_get(SYNC_QUEUE, auto_ack=True)
-                if method is None:
-                    return False
-                taken.append((properties, json.loads(body)))
-            return True
-
-        wait_until(got_all, timeout=timeout, what=f"{count} messages in {SYNC_QUEUE}")
-        extra = channel.basic_get(SYNC_QUEUE, auto_ack=True)[0]
-        assert extra is None, "more messages than expected"
-    finally:
-        conn.close()
+    taken = vhost.take_json(SYNC_QUEUE, count, timeout=timeout)
+    assert vhost.depth(SYNC_QUEUE) == 0, "more messages than expected"
     return taken
 
 
-def envelopes(messages: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """The task argument of each message (Celery protocol 2 body: [args, kwargs, embed])."""
-    return [body[0][0] for _, body in messages]
+def envelopes(messages: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The task argument of each message."""
+    return [task_argument(body) for _, body in messages]
 
 
 def sent_event_ids(messages) -> list[str]:
@@ -148,7 +53,7 @@ def pending_ids() -> list[str]:
 
 
 @pytest.mark.timeout(60)
-def test_a_round_publishes_pending_events_and_marks_them(broker, publisher, config) -> None:
+def test_a_round_publishes_pending_events_and_marks_them(broker_vhost, publisher, config) -> None:
     products = [make_product(), make_product(), make_product()]
     expected = [str(e.event_id) for e in OutboxEvent.objects.order_by("id")]
 
@@ -158,32 +63,32 @@ def test_a_round_publishes_pending_events_and_marks_them(broker, publisher, conf
     rows = list(OutboxEvent.objects.order_by("id"))
     assert all(r.published_at is not None for r in rows)
     assert all((r.last_error, r.next_attempt_at) == ("", None) for r in rows)
-    messages = take_messages(broker, 1)
+    messages = take_messages(broker_vhost, 1)
     assert sent_event_ids(messages) == expected
     states = dict(products_with_sync_state().values_list("pk", "sync_state"))
     assert states == {p.pk: "published" for p in products}
 
 
 @pytest.mark.timeout(60)
-def test_nothing_is_sent_twice(broker, publisher, config) -> None:
+def test_nothing_is_sent_twice(broker_vhost, publisher, config) -> None:
     make_product()
     relay_round(publisher, config)
 
     again = relay_round(publisher, config)
 
     assert (again.claimed, again.published) == (0, 0)
-    assert len(take_messages(broker, 1)) == 1
+    assert len(take_messages(broker_vhost, 1)) == 1
 
 
 @pytest.mark.timeout(60)
-def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker, publisher, config) -> None:
+def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker_vhost, publisher, config) -> None:
     product = make_product(title="On the wire")
     product_update(product_id=product.pk, data={"title": "v2"})
     product_delete(product_id=product.pk)
 
     relay_round(publisher, config)
 
-    ((properties, body),) = take_messages(broker, 1)
+    ((properties, body),) = take_messages(broker_vhost, 1)
     assert properties.content_type == "application/json"
     assert properties.content_encoding == "utf-8"
     assert properties.delivery_mode == 2  # persistent: survives a broker restart
@@ -205,18 +110,18 @@ def test_the_message_is_a_json_celery_task_carrying_a_valid_envelope(broker, pub
 
 
 @pytest.mark.timeout(60)
-def test_a_single_event_goes_out_as_a_message_of_one(broker, publisher, config) -> None:
+def test_a_single_event_goes_out_as_a_message_of_one(broker_vhost, publisher, config) -> None:
     make_product()
 
     relay_round(publisher, config)
 
-    (envelope,) = envelopes(take_messages(broker, 1))
+    (envelope,) = envelopes(take_messages(broker_vhost, 1))
     assert len(envelope["events"]) == 1
 
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("count", [9, 12])
-def test_a_backlog_goes_out_in_batches_each_event_exactly_once(broker, publisher, settings, count: int) -> None:
+def test_a_backlog_goes_out_in_batches_each_event_exactly_once(broker_vhost, publisher, settings, count: int) -> None:
     settings.RELAY_BATCH_SIZE = 4
     config = RelayConfig.from_settings()
     for _ in range(count):
@@ -226,7 +131,7 @@ def test_a_backlog_goes_out_in_batches_each_event_exactly_once(broker, publisher
     result = relay_round(publisher, config)
 
     assert (result.claimed, result.published) == (count, count)
-    messages = take_messages(broker, math.ceil(count / 4))
+    messages = take_messages(broker_vhost, math.ceil(count / 4))
     assert [len(env["events"]) for env in envelopes(messages)] == [
         min(4, count - start) for start in range(0, count, 4)
     ]
@@ -235,7 +140,7 @@ def test_a_backlog_goes_out_in_batches_each_event_exactly_once(broker, publisher
 
 
 @pytest.mark.timeout(90)
-def test_a_backlog_bigger_than_one_claim_drains_over_rounds(broker, publisher, settings) -> None:
+def test_a_backlog_bigger_than_one_claim_drains_over_rounds(broker_vhost, publisher, settings) -> None:
     settings.RELAY_BATCH_SIZE = 3
     settings.RELAY_CLAIM_SIZE = 5
     config = RelayConfig.from_settings()
@@ -246,12 +151,12 @@ def test_a_backlog_bigger_than_one_claim_drains_over_rounds(broker, publisher, s
     claimed = [relay_round(publisher, config).claimed for _ in range(4)]
 
     assert claimed == [5, 5, 2, 0]
-    messages = take_messages(broker, 5)  # per round: 3 + 2, 3 + 2, 2
+    messages = take_messages(broker_vhost, 5)  # per round: 3 + 2, 3 + 2, 2
     assert sent_event_ids(messages) == expected
 
 
 @pytest.mark.timeout(60)
-def test_rows_backed_off_into_the_future_are_not_claimed(broker, publisher, config) -> None:
+def test_rows_backed_off_into_the_future_are_not_claimed(broker_vhost, publisher, config) -> None:
     waiting, due, fresh = make_product(), make_product(), make_product()
     OutboxEvent.objects.filter(product_id=waiting.pk).update(
         attempts=1, next_attempt_at=timezone.now() + timedelta(hours=1)
@@ -263,13 +168,13 @@ def test_rows_backed_off_into_the_future_are_not_claimed(broker, publisher, conf
     result = relay_round(publisher, config)
 
     assert result.claimed == 2
-    sent = {e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]}
+    sent = {e["product_id"] for env in envelopes(take_messages(broker_vhost, 1)) for e in env["events"]}
     assert sent == {due.pk, fresh.pk}
     assert OutboxEvent.objects.get(product_id=waiting.pk).published_at is None
 
 
 @pytest.mark.timeout(60)
-def test_rows_locked_by_another_relay_are_skipped(broker, publisher, config) -> None:
+def test_rows_locked_by_another_relay_are_skipped(broker_vhost, publisher, config) -> None:
     locked, free = make_product(), make_product()
     other_relay = psycopg2.connect(**connection.get_connection_params())
     try:
@@ -279,14 +184,14 @@ def test_rows_locked_by_another_relay_are_skipped(broker, publisher, config) -> 
         result = relay_round(publisher, config)
 
         assert result.claimed == 1
-        sent = [e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]]
+        sent = [e["product_id"] for env in envelopes(take_messages(broker_vhost, 1)) for e in env["events"]]
         assert sent == [free.pk]
     finally:
         other_relay.rollback()
         other_relay.close()
 
     assert relay_round(publisher, config).published == 1
-    sent = [e["product_id"] for env in envelopes(take_messages(broker, 1)) for e in env["events"]]
+    sent = [e["product_id"] for env in envelopes(take_messages(broker_vhost, 1)) for e in env["events"]]
     assert sent == [locked.pk]
 
 
@@ -341,13 +246,12 @@ def test_the_backoff_grows_and_is_capped(refusing_publisher, settings) -> None:
 
 @pytest.mark.timeout(90)
 def test_after_the_broker_is_back_failed_rows_are_published(
-    broker, refusing_publisher, monkeypatch, settings, config
+    broker_vhost, refusing_publisher, point_celery_at, settings, config
 ) -> None:
     make_product()
     relay_round(refusing_publisher, config)
     OutboxEvent.objects.update(next_attempt_at=timezone.now())  # due now instead of after the backoff
-    _point_app_at(monkeypatch, broker)
-    working = Publisher(admin_celery_app, timeout=settings.RELAY_PUBLISH_TIMEOUT)
+    working = Publisher(point_celery_at(broker_vhost.url), timeout=settings.RELAY_PUBLISH_TIMEOUT)
     try:
         result = relay_round(working, config)
     finally:
@@ -357,7 +261,7 @@ def test_after_the_broker_is_back_failed_rows_are_published(
     row = OutboxEvent.objects.get()
     assert row.published_at is not None
     assert (row.last_error, row.next_attempt_at, row.attempts) == ("", None, 1)
-    assert len(take_messages(broker, 1)) == 1
+    assert len(take_messages(broker_vhost, 1)) == 1
 
 
 @pytest.mark.timeout(60)
@@ -379,13 +283,10 @@ def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch)
 
 
 @pytest.mark.timeout(60)
-def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publisher, settings) -> None:
+def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker_vhost, publisher, run_relay) -> None:
     config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0)
-    relay = Relay(publisher, config)
-    thread = threading.Thread(target=relay.run, name="relay")
     first = make_product()
-    thread.start()
-    try:
+    with run_relay(publisher, config):
         # The first round picks up what was already committed; then the relay sleeps on LISTEN.
         wait_until(lambda: not pending_ids(), timeout=15, what="the first round")
         second = make_product()
@@ -394,11 +295,7 @@ def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker, publish
         wait_until(lambda: not pending_ids(), timeout=15, what="the NOTIFY to wake the relay")
 
         assert time.monotonic() - started < config.poll_interval / 2
-    finally:
-        relay.stop()
-        thread.join(timeout=15)
-    assert not thread.is_alive()
-    sent = [e["product_id"] for env in envelopes(take_messages(broker, 2)) for e in env["events"]]
+    sent = [e["product_id"] for env in envelopes(take_messages(broker_vhost, 2)) for e in env["events"]]
     assert sent == [first.pk, second.pk]
 
 
@@ -413,27 +310,20 @@ def _import(prefix: str, count: int) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("burst", [True, False])
 def test_after_a_burst_the_relay_lingers_before_claiming_again_and_a_single_edit_does_not(
-    broker,
+    broker_vhost,
     publisher,
-    settings,
+    run_relay,
     burst: bool,
 ) -> None:
     linger = 1.0
     config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0, linger=linger)
-    relay = Relay(publisher, config)
-    thread = threading.Thread(target=relay.run, name="relay")
     _import("first", BURST_EVENTS if burst else 1)
-    thread.start()
-    try:
+    with run_relay(publisher, config):
         wait_until(lambda: not pending_ids(), timeout=15, what="the first round")
         first_round = OutboxEvent.objects.order_by("published_at").last().published_at
         late = make_product()  # committed while the relay lingers (after a burst) or sleeps on LISTEN
 
         wait_until(lambda: not pending_ids(), timeout=15, what="the late change to go out")
-    finally:
-        relay.stop()
-        thread.join(timeout=15)
-    assert not thread.is_alive()
     waited = (_published_at(late.pk) - first_round).total_seconds()
     if burst:
         assert waited >= 0.9 * linger  # not claimed before the pause was over
@@ -445,16 +335,15 @@ def test_after_a_burst_the_relay_lingers_before_claiming_again_and_a_single_edit
 
 
 @pytest.mark.timeout(60)
-def test_task_sent_events_go_out_together_unconfirmed_and_name_their_tasks(broker, publisher, config) -> None:
-    conn, channel = _channel(broker)
-    try:
+def test_task_sent_events_go_out_together_unconfirmed_and_name_their_tasks(broker_vhost, publisher, config) -> None:
+    with broker_vhost.channel() as channel:
         channel.exchange_declare("celeryev", exchange_type="topic", durable=True)
         watch = channel.queue_declare("", exclusive=True).method.queue
         channel.queue_bind(watch, "celeryev", routing_key="task.#")
         for _ in range(3):  # three rounds, one message each, well within one interval
             make_product()
             relay_round(publisher, config)
-        take_messages(broker, 3)
+        take_messages(broker_vhost, 3)
         assert publisher.events_due_in() is not None  # buffered, not sent yet
 
         publisher.flush_events()
@@ -468,8 +357,6 @@ def test_task_sent_events_go_out_together_unconfirmed_and_name_their_tasks(broke
             return bool(bodies)
 
         wait_until(got_events, timeout=10, what="task-sent events")
-    finally:
-        conn.close()
     [(routing_key, events)] = bodies  # one message for the three
     assert routing_key == "task.multi"
     assert [e["type"] for e in events] == ["task-sent"] * 3
@@ -482,11 +369,11 @@ def test_task_sent_events_go_out_together_unconfirmed_and_name_their_tasks(broke
 
 
 @pytest.mark.timeout(60)
-def test_a_broken_event_connection_costs_the_events_only(broker, publisher, config) -> None:
+def test_a_broken_event_connection_costs_the_events_only(broker_vhost, publisher, config) -> None:
     make_product()
     relay_round(publisher, config)
     publisher.flush_events()
-    take_messages(broker, 1)
+    take_messages(broker_vhost, 1)
     # The event connection dies; the next round still publishes and marks its change.
     publisher._sent_events._connection.collect()
     second = make_product()
@@ -495,12 +382,14 @@ def test_a_broken_event_connection_costs_the_events_only(broker, publisher, conf
     publisher.flush_events()
 
     assert (result.published, result.failed) == (1, 0)
-    assert sent_event_ids(take_messages(broker, 1)) == [str(OutboxEvent.objects.get(product_id=second.pk).event_id)]
+    assert sent_event_ids(take_messages(broker_vhost, 1)) == [
+        str(OutboxEvent.objects.get(product_id=second.pk).event_id)
+    ]
     assert pending_ids() == []
     assert publisher.events_due_in() is None
 
 
-def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, config) -> None:
+def test_a_round_commits_without_waiting_for_its_wal_flush(broker_vhost, publisher, config) -> None:
     # A statement trigger on the outbox reports the setting the round's marking runs under.
     make_product()
     with connection.cursor() as cursor:
@@ -515,7 +404,7 @@ def test_a_round_commits_without_waiting_for_its_wal_flush(broker, publisher, co
         )
     try:
         assert relay_round(publisher, config).published == 1
-        take_messages(broker, 1)
+        take_messages(broker_vhost, 1)
         with connection.cursor() as cursor:
             cursor.execute("SELECT setting FROM relay_commit_probe")
             assert [row[0] for row in cursor.fetchall()] == ["off"]

@@ -9,8 +9,9 @@ import pytest
 
 from catalog.models import CatalogProduct
 from catalog.services import ApplyResult, catalog_apply_events, newest_per_product
+from testkit.events import product_event
 
-from .factories import catalog_rows, make_event
+from .snapshots import catalog_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def stored(product_id: int) -> CatalogProduct:
 
 
 def test_first_event_inserts_the_product_with_all_fields() -> None:
-    event = make_event(
+    event = product_event(
         5,
         1,
         sku="MUG-5",
@@ -57,8 +58,8 @@ def test_first_event_inserts_the_product_with_all_fields() -> None:
 
 
 def test_a_newer_version_applies() -> None:
-    apply(make_event(1, 1))
-    newer = make_event(1, 2, title="Renamed", price=Decimal("3.00"))
+    apply(product_event(1, 1))
+    newer = product_event(1, 2, title="Renamed", price=Decimal("3.00"))
 
     result = apply(newer)
 
@@ -68,11 +69,11 @@ def test_a_newer_version_applies() -> None:
 
 
 def test_an_equal_version_is_skipped_and_counted_stale() -> None:
-    first = make_event(1, 2, title="First delivery")
+    first = product_event(1, 2, title="First delivery")
     apply(first)
     before = catalog_rows()
 
-    result = apply(make_event(1, 2, title="Same version, other content"))
+    result = apply(product_event(1, 2, title="Same version, other content"))
 
     assert result == ApplyResult(applied=0, stale=1)
     assert catalog_rows() == before
@@ -80,21 +81,21 @@ def test_an_equal_version_is_skipped_and_counted_stale() -> None:
 
 
 def test_an_older_version_is_skipped() -> None:
-    apply(make_event(1, 5, title="v5"))
+    apply(product_event(1, 5, title="v5"))
     before = catalog_rows()
 
-    result = apply(make_event(1, 4, title="late v4"))
+    result = apply(product_event(1, 4, title="late v4"))
 
     assert result == ApplyResult(applied=0, stale=1)
     assert catalog_rows() == before
 
 
 def test_a_delete_keeps_a_tombstone_that_an_older_upsert_cannot_revive(client) -> None:
-    apply(make_event(1, 1), make_event(2, 1))
-    assert apply(make_event(1, 3, op="delete")) == ApplyResult(applied=1, stale=0)
+    apply(product_event(1, 1), product_event(2, 1))
+    assert apply(product_event(1, 3, op="delete")) == ApplyResult(applied=1, stale=0)
 
     # The update of version 2 was overtaken by the delete (version 3) and arrives late.
-    late = apply(make_event(1, 2, title="late update"))
+    late = apply(product_event(1, 2, title="late update"))
 
     assert late == ApplyResult(applied=0, stale=1)
     row = stored(1)
@@ -105,18 +106,18 @@ def test_a_delete_keeps_a_tombstone_that_an_older_upsert_cannot_revive(client) -
 
 
 def test_an_equal_version_upsert_cannot_revive_a_tombstone() -> None:
-    apply(make_event(1, 3, op="delete"))
+    apply(product_event(1, 3, op="delete"))
 
-    assert apply(make_event(1, 3)) == ApplyResult(applied=0, stale=1)
+    assert apply(product_event(1, 3)) == ApplyResult(applied=0, stale=1)
     assert stored(1).deleted is True
 
 
 def test_a_newer_upsert_after_a_delete_revives_the_product(client) -> None:
     # Documented behaviour: the admin only issues a version above the delete's if the
     # product exists there again, so the catalog trusts the higher version.
-    apply(make_event(1, 1))
-    apply(make_event(1, 2, op="delete"))
-    revived = make_event(1, 3, title="Back again")
+    apply(product_event(1, 1))
+    apply(product_event(1, 2, op="delete"))
+    revived = product_event(1, 3, title="Back again")
 
     assert apply(revived) == ApplyResult(applied=1, stale=0)
 
@@ -128,20 +129,20 @@ def test_a_newer_upsert_after_a_delete_revives_the_product(client) -> None:
 
 
 def test_a_delete_for_a_product_never_seen_creates_a_tombstone(client) -> None:
-    event = make_event(42, 7, op="delete", title="Gone before we knew it")
+    event = product_event(42, 7, op="delete", title="Gone before we knew it")
 
     assert apply(event) == ApplyResult(applied=1, stale=0)
 
     row = stored(42)
     assert (row.deleted, row.version, str(row.event_id)) == (True, 7, event.event_id)
     # The upsert that created it arrives after its delete: it stays deleted.
-    assert apply(make_event(42, 1)) == ApplyResult(applied=0, stale=1)
+    assert apply(product_event(42, 1)) == ApplyResult(applied=0, stale=1)
     assert stored(42).deleted is True
     assert client.get("/api/products/42/").status_code == 404
 
 
 def test_a_batch_with_several_versions_of_one_product_applies_only_the_highest() -> None:
-    batch = [make_event(1, 2), make_event(1, 4, title="v4 wins"), make_event(1, 1), make_event(1, 3)]
+    batch = [product_event(1, 2), product_event(1, 4, title="v4 wins"), product_event(1, 1), product_event(1, 3)]
 
     result = apply(*batch)
 
@@ -151,13 +152,13 @@ def test_a_batch_with_several_versions_of_one_product_applies_only_the_highest()
 
 
 def test_a_mixed_batch_counts_applied_and_stale_per_product() -> None:
-    apply(make_event(1, 5), make_event(2, 1))
+    apply(product_event(1, 5), product_event(2, 1))
 
     result = apply(
-        make_event(1, 4),  # stale: older than held
-        make_event(2, 2),  # applied
-        make_event(3, 1),  # applied: new product
-        make_event(3, 2, op="delete"),  # applied as the highest of product 3; v1 above is stale
+        product_event(1, 4),  # stale: older than held
+        product_event(2, 2),  # applied
+        product_event(3, 1),  # applied: new product
+        product_event(3, 2, op="delete"),  # applied as the highest of product 3; v1 above is stale
     )
 
     assert result == ApplyResult(applied=2, stale=2)
@@ -169,7 +170,7 @@ def test_a_mixed_batch_counts_applied_and_stale_per_product() -> None:
 
 
 def test_the_same_batch_applied_twice_changes_nothing_the_second_time() -> None:
-    batch = [make_event(1, 1), make_event(2, 3), make_event(3, 2, op="delete"), make_event(2, 2)]
+    batch = [product_event(1, 1), product_event(2, 3), product_event(3, 2, op="delete"), product_event(2, 2)]
     first = apply(*batch)
     after_first = catalog_rows()
 
@@ -183,15 +184,15 @@ def test_the_same_batch_applied_twice_changes_nothing_the_second_time() -> None:
 
 def _history() -> list:
     return [
-        make_event(1, 1),
-        make_event(2, 1),
-        make_event(1, 2, title="p1 renamed", price=Decimal("99.99")),
-        make_event(3, 1),
-        make_event(2, 2, op="delete"),
-        make_event(1, 3, is_active=False),
-        make_event(3, 2, sku="SKU-3-NEW"),
-        make_event(4, 1),
-        make_event(4, 2, op="delete"),
+        product_event(1, 1),
+        product_event(2, 1),
+        product_event(1, 2, title="p1 renamed", price=Decimal("99.99")),
+        product_event(3, 1),
+        product_event(2, 2, op="delete"),
+        product_event(1, 3, is_active=False),
+        product_event(3, 2, sku="SKU-3-NEW"),
+        product_event(4, 1),
+        product_event(4, 2, op="delete"),
     ]
 
 
@@ -232,16 +233,16 @@ def test_one_batch_in_any_order_ends_in_the_same_state() -> None:
 
 
 def test_applied_at_is_set_by_the_database_on_each_application() -> None:
-    apply(make_event(1, 1))
+    apply(product_event(1, 1))
     first = stored(1).applied_at
 
-    apply(make_event(1, 2))
+    apply(product_event(1, 2))
 
     assert stored(1).applied_at > first
 
 
 def test_newest_per_product_keeps_the_highest_version_sorted_by_product() -> None:
-    events = [make_event(9, 1), make_event(2, 5), make_event(9, 3), make_event(2, 4), make_event(5, 1)]
+    events = [product_event(9, 1), product_event(2, 5), product_event(9, 3), product_event(2, 4), product_event(5, 1)]
 
     newest = newest_per_product(events)
 
@@ -250,6 +251,6 @@ def test_newest_per_product_keeps_the_highest_version_sorted_by_product() -> Non
 
 def test_event_ids_are_stored_as_uuids() -> None:
     event_id = str(uuid.uuid4())
-    apply(make_event(1, 1, event_id=event_id))
+    apply(product_event(1, 1, event_id=event_id))
 
     assert stored(1).event_id == uuid.UUID(event_id)

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import base64
-import subprocess
 from datetime import timedelta
 
-import pika
 import pytest
 from django.core.checks import Error, Warning
 from django.core.management import call_command
 from django.utils import timezone
+
+from products.models import OutboxEvent
+from products.tests.factories import make_product
 from sync.drift import run_drift_check
 from sync.relay import RoundResult
 from sync.relay_status import RelayStatusRecorder
-
-from admin_project.celery_app import app as admin_celery_app
-from products.models import OutboxEvent
 from sync_contract.celery_settings import CELERY_TASK_QUEUES
 from sync_contract.checks import check_broker, check_celery_conf
 from sync_contract.names import DEAD_LETTER_QUEUE
-
-from .factories import make_product
-from .test_relay import REFUSING_BROKER, _point_app_at, vhost_url  # noqa: F401 - a fixture
+from testkit.users import basic_auth
 
 HEALTH = "/admin/sync-health/"
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 # --- the health page ------------------------------------------------------------------------
@@ -43,15 +34,14 @@ def test_the_health_page_is_for_staff_only(client, admin_client) -> None:
 
 
 @pytest.mark.django_db
-def test_the_health_page_shows_backlog_failures_lag_and_drift(admin_client, catalog, monkeypatch) -> None:
-    _point_app_at(monkeypatch, REFUSING_BROKER)
+def test_the_health_page_shows_backlog_failures_lag_and_drift(admin_client, fake_catalog, broker_down) -> None:
     make_product()
     failing = make_product()
     OutboxEvent.objects.filter(product_id=failing.pk).update(attempts=3, last_error="OperationalError: refused")
     OutboxEvent.objects.update(occurred_at=timezone.now() - timedelta(minutes=5))
     RelayStatusRecorder(relay_id="host:9").record_round(RoundResult(claimed=1, failed=1, error="refused"))
     now = timezone.now()
-    catalog.lag = {
+    fake_catalog.lag = {
         "minutes": 15,
         "count": 40,
         "p50_seconds": 0.12,
@@ -87,25 +77,19 @@ def test_the_health_page_shows_backlog_failures_lag_and_drift(admin_client, cata
 
 
 @pytest.mark.django_db
-def test_the_health_page_without_catalog_says_unknown(admin_client, monkeypatch) -> None:
-    _point_app_at(monkeypatch, REFUSING_BROKER)
+def test_the_health_page_without_catalog_says_unknown(admin_client, broker_down) -> None:
     html = admin_client.get(HEALTH).content.decode()
     assert "unknown: the catalog at http://127.0.0.1:9 cannot be reached" in html
     assert "No drift check has run yet" in html
 
 
 @pytest.mark.django_db
-def test_the_health_page_reads_the_dead_letter_depth_from_the_broker(admin_client, vhost_url, monkeypatch) -> None:  # noqa: F811
-    _point_app_at(monkeypatch, vhost_url)
-    connection = pika.BlockingConnection(pika.URLParameters(vhost_url))
-    try:
-        channel = connection.channel()
+def test_the_health_page_reads_the_dead_letter_depth_from_the_broker(admin_client, broker_vhost) -> None:
+    with broker_vhost.channel() as channel:
         channel.queue_declare(DEAD_LETTER_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
         channel.queue_purge(DEAD_LETTER_QUEUE)
         for body in (b"one", b"two", b"three"):
             channel.basic_publish("", DEAD_LETTER_QUEUE, body)
-    finally:
-        connection.close()
     html = admin_client.get(HEALTH).content.decode()
     assert '<strong class="bad">3</strong>' in html
 
@@ -115,22 +99,20 @@ def test_the_health_page_reads_the_dead_letter_depth_from_the_broker(admin_clien
 
 @pytest.mark.django_db
 def test_metrics_need_staff_or_the_scrape_credential(client, staff_user, plain_user, settings) -> None:
-    from .factories import PASSWORD
-
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics").headers["WWW-Authenticate"].startswith("Basic")
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("customer", PASSWORD)).status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("staff", "wrong")).status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("staff", PASSWORD)).status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("customer")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", "wrong")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff")).status_code == 200
     settings.METRICS_BASIC_AUTH = ("prometheus", "scrape-secret")
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("prometheus", "scrape-secret")).status_code == 200
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("prometheus", "nope")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prometheus", "scrape-secret")).status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prometheus", "nope")).status_code == 401
     client.force_login(staff_user)
     assert client.get("/metrics").status_code == 200
 
 
 @pytest.mark.django_db
-def test_metrics_report_backlog_failures_and_relays(admin_client, catalog) -> None:
+def test_metrics_report_backlog_failures_and_relays(admin_client, fake_catalog) -> None:
     make_product()
     failing = make_product()
     OutboxEvent.objects.filter(product_id=failing.pk).update(attempts=1)
@@ -160,9 +142,9 @@ def ids(messages) -> set[str]:
     return {m.id for m in messages}
 
 
-def test_the_shared_settings_pass_the_checks() -> None:
+def test_the_shared_settings_pass_the_checks(celery_app) -> None:
     assert check_celery_conf(good_conf()) == []
-    assert check_celery_conf(admin_celery_app.conf) == []
+    assert check_celery_conf(celery_app.conf) == []
 
 
 @pytest.mark.parametrize(
@@ -206,41 +188,25 @@ def test_a_queue_without_quorum_dead_lettering_or_limit_is_an_error(arguments, e
 
 
 @pytest.mark.timeout(30)
-def test_an_unreachable_broker_is_a_warning_not_an_error(monkeypatch) -> None:
-    _point_app_at(monkeypatch, REFUSING_BROKER)
-    (message,) = check_broker(admin_celery_app)
+def test_an_unreachable_broker_is_a_warning_not_an_error(broker_down) -> None:
+    (message,) = check_broker(broker_down)
     assert isinstance(message, Warning)
     assert message.id == "sync.W021"
     assert "guest:**@" in message.msg or "guest" not in message.msg  # no password in the message
 
 
 @pytest.mark.timeout(60)
-def test_queues_declared_with_other_arguments_are_an_error(monkeypatch) -> None:
-    vhost = "checktest-precondition"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
-    try:
-        subprocess.run(
-            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-        connection = pika.BlockingConnection(pika.URLParameters(url))
-        connection.channel().queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic, not quorum
-        connection.close()
-        _point_app_at(monkeypatch, url)
+def test_queues_declared_with_other_arguments_are_an_error(fresh_vhost, point_celery_at) -> None:
+    with fresh_vhost.channel() as channel:
+        channel.queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic, not quorum
 
-        (message,) = check_broker(admin_celery_app)
-        assert isinstance(message, Error)
-        assert message.id == "sync.E020"
-        assert "other arguments" in message.msg
-    finally:
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
+    (message,) = check_broker(point_celery_at(fresh_vhost.url))
+    assert isinstance(message, Error)
+    assert message.id == "sync.E020"
+    assert "other arguments" in message.msg
 
 
 @pytest.mark.timeout(30)
-def test_manage_py_check_passes_with_the_broker_down(monkeypatch, capsys) -> None:
-    _point_app_at(monkeypatch, REFUSING_BROKER)
+def test_manage_py_check_passes_with_the_broker_down(broker_down, capsys) -> None:
     call_command("check")  # raises SystemCheckError on any Error
     assert "sync.W021" in capsys.readouterr().err

@@ -8,13 +8,13 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from sync.drift import PeriodicDriftCheck, run_drift_check
-from sync.models import DriftCheck
 
 from products.models import OutboxEvent, Product
 from products.services import product_delete, product_update
-
-from .factories import make_product
+from products.tests.factories import make_product
+from sync.drift import PeriodicDriftCheck, run_drift_check
+from sync.models import DriftCheck
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_resync_catalog_takes_ids_and_names_unknown_ones() -> None:
 
 
 @pytest.fixture
-def drifted(catalog):
+def drifted(fake_catalog):
     """One product per kind of difference, plus agreeing ones, nothing in flight."""
     same, missing, stale, ahead = (make_product(sku=s) for s in ("SAME", "MISSING", "STALE", "AHEAD"))
     product_update(product_id=stale.pk, data={"title": "stale v2"})
@@ -91,22 +91,22 @@ def drifted(catalog):
     product_delete(product_id=gone.pk)  # v2 delete; the catalog has the tombstone
     product_delete(product_id=gone_late.pk)  # v2 delete; the catalog still shows v1 live
     age_outbox()
-    catalog.hold(same.pk, 1)
-    catalog.hold(stale.pk, 1)
-    catalog.hold(ahead.pk, 5)
-    catalog.hold(gone.pk, 2, deleted=True)
-    catalog.hold(
+    fake_catalog.hold(same.pk, 1)
+    fake_catalog.hold(stale.pk, 1)
+    fake_catalog.hold(ahead.pk, 5)
+    fake_catalog.hold(gone.pk, 2, deleted=True)
+    fake_catalog.hold(
         gone_late.pk,
         1,
         data={"sku": "GONE-LATE", "title": "x", "description": "", "price": "1.00", "image_url": "", "is_active": True},
     )
     extra_id = 10_000_000
-    catalog.hold(
+    fake_catalog.hold(
         extra_id,
         3,
         data={"sku": "EXTRA", "title": "Extra", "description": "", "price": "2.50", "image_url": "", "is_active": True},
     )
-    catalog.hold(extra_id + 1, 4, deleted=True)  # an old tombstone: fine
+    fake_catalog.hold(extra_id + 1, 4, deleted=True)  # an old tombstone: fine
     return {
         "same": same,
         "missing": missing,
@@ -155,7 +155,7 @@ def test_repair_resends_each_difference_the_right_way(drifted) -> None:
     }
 
 
-def test_changes_on_their_way_are_not_differences(catalog) -> None:
+def test_changes_on_their_way_are_not_differences(fake_catalog) -> None:
     published_just_now = make_product()
     OutboxEvent.objects.update(published_at=timezone.now())
     still_pending = make_product()
@@ -190,7 +190,7 @@ def test_check_drift_command_reports_and_repairs(drifted) -> None:
     assert DriftCheck.objects.count() == 2
 
 
-def test_the_periodic_check_stores_a_relay_run_once_per_interval(catalog) -> None:
+def test_the_periodic_check_stores_a_relay_run_once_per_interval(fake_catalog) -> None:
     make_product()
     age_outbox()
     periodic = PeriodicDriftCheck(interval=300, repair_found=False)
@@ -203,9 +203,7 @@ def test_the_periodic_check_stores_a_relay_run_once_per_interval(catalog) -> Non
     assert DriftCheck.objects.count() == 1
 
 
-def test_the_periodic_check_runs_in_a_thread_by_itself(catalog, transactional_db) -> None:
-    from .waiting import wait_until
-
+def test_the_periodic_check_runs_in_a_thread_by_itself(fake_catalog, transactional_db) -> None:
     make_product()
     periodic = PeriodicDriftCheck(interval=0.2, repair_found=False)
     periodic.start()

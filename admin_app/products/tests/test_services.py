@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import select
 import threading
-import time
-from collections.abc import Callable
 from decimal import Decimal
 
-import psycopg2
-import psycopg2.extensions
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from sync.relay import NOTIFY_CHANNEL
 
 from products.models import OutboxEvent, Product
 from products.services import (
@@ -23,22 +17,12 @@ from products.services import (
     product_resync,
     product_update,
 )
-from sync_contract import make_envelope, validate_envelope
+from sync_contract import validate_envelope
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
+from testkit.events import envelope_of
+from testkit.waiting import wait_until
 
-from .factories import expected_event_data, make_product, product_data
-from .waiting import wait_until
-
-
-class Boom(Exception):
-    """Raised after a service call to roll the surrounding transaction back."""
-
-
-def roll_back_after(call: Callable[[], object]) -> None:
-    """Run ``call`` in a transaction that then fails (an error later in the same request)."""
-    with transaction.atomic():
-        call()
-        raise Boom
+from .factories import Boom, expected_event_data, make_product, product_data, roll_back_after
 
 
 def events_of(product_id: int) -> list[OutboxEvent]:
@@ -289,59 +273,6 @@ def test_concurrent_updates_wait_for_each_other_and_get_distinct_versions() -> N
     assert [e.version for e in events_of(product.pk)] == [1, 2, 3]
 
 
-@pytest.fixture
-def listener():
-    """A separate connection to the test database, listening on the outbox channel."""
-    conn = psycopg2.connect(**connection.get_connection_params())
-    conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
-    with conn.cursor() as cursor:
-        cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
-    yield conn
-    conn.close()
-
-
-def _notifications(conn, *, until_count: int, timeout: float) -> list:
-    """Collect notifications until ``until_count`` arrived or the deadline passed."""
-    deadline = time.monotonic() + timeout
-    received = []
-    while len(received) < until_count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        select.select([conn], [], [], remaining)
-        conn.poll()
-        received.extend(conn.notifies)
-        conn.notifies.clear()
-    return received
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(30)
-def test_a_committed_change_notifies_the_relay_channel(listener) -> None:
-    product_create(data=product_data())
-
-    received = _notifications(listener, until_count=1, timeout=10)
-
-    assert [n.channel for n in received] == [NOTIFY_CHANNEL]
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.timeout(30)
-def test_the_notification_is_sent_at_commit_and_never_for_a_rollback(listener) -> None:
-    with pytest.raises(Boom):
-        roll_back_after(lambda: product_create(data=product_data()))
-
-    with transaction.atomic():
-        product_create(data=product_data())
-        listener.poll()
-        assert listener.notifies == []  # not before the commit
-    received = _notifications(listener, until_count=1, timeout=10)
-
-    # Notifications arrive in commit order: had the rolled-back one been sent, it would be here first.
-    assert len(received) == 1
-    assert received[0].channel == NOTIFY_CHANNEL
-
-
 @pytest.mark.django_db
 def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validation() -> None:
     # The event the relay will send for it is the outbox row's data: the worker must
@@ -366,7 +297,7 @@ def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validati
         "data": event.data,
     }
 
-    (parsed,) = validate_envelope(make_envelope([wire]))
+    (parsed,) = validate_envelope(envelope_of(wire))
 
     assert (parsed.sku, parsed.title, parsed.description, parsed.image_url) == (
         product.sku,

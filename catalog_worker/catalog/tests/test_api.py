@@ -8,8 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from catalog.services import catalog_apply_events
-
-from .factories import make_event
+from testkit.events import product_event
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +18,12 @@ def catalog() -> None:
     """Products 3 and 11 live, 7 deleted, as the sync worker would have left them."""
     catalog_apply_events(
         events=[
-            make_event(11, 2, sku="LAMP", title="Lamp", price=Decimal("40.00")),
-            make_event(3, 5, sku="MUG", title="Mug ☕", price=Decimal("12.50"), is_active=False),
-            make_event(7, 1, sku="GONE", title="Gone"),
+            product_event(11, 2, sku="LAMP", title="Lamp", price=Decimal("40.00")),
+            product_event(3, 5, sku="MUG", title="Mug ☕", price=Decimal("12.50"), is_active=False),
+            product_event(7, 1, sku="GONE", title="Gone"),
         ]
     )
-    catalog_apply_events(events=[make_event(7, 2, op="delete")])
+    catalog_apply_events(events=[product_event(7, 2, op="delete")])
 
 
 def test_the_list_shows_only_live_products_with_their_version(client, catalog) -> None:
@@ -55,7 +54,7 @@ def test_an_unknown_product_is_not_found(client, catalog) -> None:
 
 
 def test_the_list_is_paginated(client) -> None:
-    catalog_apply_events(events=[make_event(pid, 1) for pid in range(1, 106)])
+    catalog_apply_events(events=[product_event(pid, 1) for pid in range(1, 106)])
 
     first = client.get("/api/products/").json()
     second = client.get(first["next"]).json()

@@ -10,8 +10,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from products.models import OutboxEvent, Product
+from testkit.users import basic_auth
 
-from .factories import api_product_data, basic_auth, make_product
+from .factories import api_product_data, make_product
 
 pytestmark = pytest.mark.django_db
 

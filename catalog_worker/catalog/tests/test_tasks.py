@@ -18,8 +18,9 @@ from django_celery_results.models import TaskResult
 from catalog.counters import counter_totals
 from catalog.tasks import retry_countdown, sync_products
 from sync_contract import TASK_SYNC_PRODUCTS
+from testkit.events import envelope_of, product_event
 
-from .factories import catalog_rows, make_event, make_wire_envelope
+from .snapshots import catalog_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +59,9 @@ def test_the_task_is_registered_under_the_contract_name() -> None:
 
 
 def test_a_valid_envelope_is_applied_and_counted() -> None:
-    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 3, title="p2 v3"), make_event(2, 2))
+    envelope = envelope_of(
+        product_event(1, 1), product_event(2, 1), product_event(2, 3, title="p2 v3"), product_event(2, 2)
+    )
 
     result = sync_products.apply(args=[envelope])
 
@@ -71,7 +74,7 @@ def test_a_valid_envelope_is_applied_and_counted() -> None:
 
 
 def test_a_redelivered_envelope_is_counted_stale() -> None:
-    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1))
+    envelope = envelope_of(product_event(1, 1), product_event(2, 1))
     sync_products.apply(args=[envelope]).get()
     before = catalog_rows()
 
@@ -82,12 +85,12 @@ def test_a_redelivered_envelope_is_counted_stale() -> None:
 
 
 def test_a_single_event_message_is_applied() -> None:
-    assert run_in_worker_context(make_wire_envelope(make_event(3, 1, op="delete"))) == {"applied": 1, "stale": 0}
+    assert run_in_worker_context(envelope_of(product_event(3, 1, op="delete"))) == {"applied": 1, "stale": 0}
     assert [(r["product_id"], r["deleted"]) for r in catalog_rows()] == [(3, True)]
 
 
 def _bad_last_event() -> dict[str, Any]:
-    envelope = make_wire_envelope(make_event(1, 2, title="would change"), make_event(9, 1), make_event(10, 1))
+    envelope = envelope_of(product_event(1, 2, title="would change"), product_event(9, 1), product_event(10, 1))
     envelope["events"][-1]["data"]["price"] = "-1.00"
     return envelope
 
@@ -103,7 +106,7 @@ BAD_ENVELOPES = [
 
 @pytest.mark.parametrize("envelope", BAD_ENVELOPES)
 def test_an_invalid_payload_is_rejected_without_requeue_and_nothing_is_written(envelope: Any) -> None:
-    sync_products.apply(args=[make_wire_envelope(make_event(1, 1))]).get()
+    sync_products.apply(args=[envelope_of(product_event(1, 1))]).get()
     before = catalog_rows()
     task_id = str(uuid.uuid4())
 
@@ -119,7 +122,7 @@ def test_an_invalid_payload_is_rejected_without_requeue_and_nothing_is_written(e
 
 
 def test_a_batch_whose_last_event_is_bad_is_not_half_applied_through_apply() -> None:
-    sync_products.apply(args=[make_wire_envelope(make_event(1, 1))]).get()
+    sync_products.apply(args=[envelope_of(product_event(1, 1))]).get()
     before = catalog_rows()
 
     result = sync_products.apply(args=[_bad_last_event()])
@@ -142,7 +145,7 @@ def test_a_transient_database_error_is_retried_with_bounded_backoff(settings, er
         mock.patch("catalog.tasks.catalog_apply_events", side_effect=error("server closed the connection")),
         pytest.raises(Retry) as retried,
     ):
-        run_in_worker_context(make_wire_envelope(make_event(1, 1)), retries=retries)
+        run_in_worker_context(envelope_of(product_event(1, 1)), retries=retries)
 
     # One second more: Celery's native delayed delivery refuses a countdown under 1 s.
     assert 1 + delay / 2 <= retried.value.when <= 1 + delay
@@ -153,7 +156,7 @@ def test_a_transient_database_error_is_retried_with_bounded_backoff(settings, er
 def test_transient_retries_stop_after_the_configured_maximum(settings) -> None:
     settings.CATALOG_RETRY_MAX = 3
     with mock.patch("catalog.tasks.catalog_apply_events", side_effect=OperationalError("db down")) as apply_events:
-        result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+        result = sync_products.apply(args=[envelope_of(product_event(1, 1))])
 
     # The first run plus CATALOG_RETRY_MAX retries, then the error itself: the message is dead-lettered.
     assert apply_events.call_count == 4
@@ -164,9 +167,9 @@ def test_transient_retries_stop_after_the_configured_maximum(settings) -> None:
 def test_a_non_transient_error_is_not_retried() -> None:
     with mock.patch("catalog.tasks.catalog_apply_events", side_effect=ValueError("a bug")) as apply_events:
         with pytest.raises(ValueError, match="a bug"):
-            run_in_worker_context(make_wire_envelope(make_event(1, 1)))
+            run_in_worker_context(envelope_of(product_event(1, 1)))
 
-        result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+        result = sync_products.apply(args=[envelope_of(product_event(1, 1))])
 
     assert apply_events.call_count == 2  # once per run: no retry
     assert result.state == states.FAILURE
@@ -200,7 +203,7 @@ def test_retry_countdown_is_capped(settings) -> None:
 
 def test_in_a_worker_the_success_is_stored_with_the_batch_by_one_statement() -> None:
     task_id = str(uuid.uuid4())
-    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 2))
+    envelope = envelope_of(product_event(1, 1), product_event(2, 1), product_event(2, 2))
 
     with CaptureQueriesContext(connection) as captured:
         outcome = run_in_worker_context(
@@ -235,7 +238,7 @@ def test_a_message_whose_statement_fails_leaves_no_rows_no_counts_and_no_success
 
     # (A savepoint: the test's own transaction must survive the error.)
     with pytest.raises(DataError, match="too long"), transaction.atomic():
-        run_in_worker_context(make_wire_envelope(make_event(1, 1)), task_id=task_id, eager=False)
+        run_in_worker_context(envelope_of(product_event(1, 1)), task_id=task_id, eager=False)
 
     assert catalog_rows() == []
     assert counter_totals() == (0, 0, 0)
@@ -243,7 +246,7 @@ def test_a_message_whose_statement_fails_leaves_no_rows_no_counts_and_no_success
 
 
 def test_an_eager_run_applies_and_counts_but_stores_no_result() -> None:
-    result = sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+    result = sync_products.apply(args=[envelope_of(product_event(1, 1))])
 
     assert result.get() == {"applied": 1, "stale": 0}
     assert counter_totals() == (1, 0, 1)

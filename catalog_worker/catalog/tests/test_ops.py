@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import secrets
-import subprocess
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
-import pika
 import pytest
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -26,31 +20,12 @@ from catalog.counters import counter_totals
 from catalog.models import CatalogProduct, DeadLetterNote
 from catalog.services import catalog_apply_events
 from catalog.tasks import sync_products
-from catalog_project.celery_app import app as catalog_celery_app
-from sync_contract.names import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, DEAD_LETTER_ROUTING_KEY, SYNC_QUEUE
-from sync_contract.topology import declare_topology
-
-from .factories import make_event, make_wire_envelope
+from sync_contract.names import SYNC_QUEUE
+from testkit.events import envelope_of, product_event
+from testkit.messages import send_dead_letter, task_body
+from testkit.users import basic_auth
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "a-long-test-password-1"
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("staff", password=PASSWORD, is_staff=True)
-
-
-@pytest.fixture
-def staff_client(staff) -> Client:
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def age(product_id: int, *, applied_ago: float, lag: float) -> None:
@@ -63,7 +38,7 @@ def age(product_id: int, *, applied_ago: float, lag: float) -> None:
 
 
 def test_versions_by_ids_include_tombstones_and_leave_out_unknown_ids(client) -> None:
-    catalog_apply_events(events=[make_event(1, 3), make_event(2, 2, op="delete"), make_event(5, 1)])
+    catalog_apply_events(events=[product_event(1, 3), product_event(2, 2, op="delete"), product_event(5, 1)])
 
     body = client.get("/api/sync/versions/", {"ids": "1,2,3"}).json()
 
@@ -71,7 +46,7 @@ def test_versions_by_ids_include_tombstones_and_leave_out_unknown_ids(client) ->
 
 
 def test_versions_page_through_every_row_in_order(client) -> None:
-    catalog_apply_events(events=[make_event(i, 1, op="delete" if i == 4 else "upsert") for i in range(1, 6)])
+    catalog_apply_events(events=[product_event(i, 1, op="delete" if i == 4 else "upsert") for i in range(1, 6)])
 
     first = client.get("/api/sync/versions/", {"after": 0, "limit": 2}).json()
     second = client.get("/api/sync/versions/", {"after": first["next_after"], "limit": 2}).json()
@@ -91,10 +66,10 @@ def test_bad_version_queries_are_400(client, params) -> None:
 
 
 def test_lag_reports_percentiles_and_a_series_of_recent_applies(client) -> None:
-    catalog_apply_events(events=[make_event(i, 1) for i in range(1, 11)])
+    catalog_apply_events(events=[product_event(i, 1) for i in range(1, 11)])
     for i in range(1, 11):
         age(i, applied_ago=30 * i, lag=0.1 * i)  # 0.1 .. 1.0 s, spread over five minutes
-    catalog_apply_events(events=[make_event(99, 1)])
+    catalog_apply_events(events=[product_event(99, 1)])
     age(99, applied_ago=3600, lag=50)  # outside the window
 
     body = client.get("/api/sync/lag/", {"minutes": 15}).json()
@@ -112,7 +87,7 @@ def test_lag_reports_percentiles_and_a_series_of_recent_applies(client) -> None:
 
 
 def test_each_batch_is_counted_and_logged_with_its_products(caplog) -> None:
-    envelope = make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(2, 2))
+    envelope = envelope_of(product_event(1, 1), product_event(2, 1), product_event(2, 2))
     with caplog.at_level(logging.INFO, logger="catalog.tasks"):
         sync_products.apply(args=[envelope], task_id="batch-task").get()
         sync_products.apply(args=[envelope]).get()  # the same again: all stale
@@ -123,32 +98,32 @@ def test_each_batch_is_counted_and_logged_with_its_products(caplog) -> None:
 
 
 def test_a_single_event_logs_its_ids() -> None:
-    event = make_event(7, 3)
+    event = product_event(7, 3)
     logger = logging.getLogger("catalog.tasks")
     records = []
     handler = logging.Handler()
     handler.emit = records.append
     logger.addHandler(handler)
     try:
-        sync_products.apply(args=[make_wire_envelope(event)]).get()
+        sync_products.apply(args=[envelope_of(event)]).get()
     finally:
         logger.removeHandler(handler)
     message = records[-1].getMessage()
     assert f"event_id={event.event_id} product_id=7 version=3" in message
 
 
-def test_metrics_need_staff_or_the_scrape_credential(client, staff, settings) -> None:
+def test_metrics_need_staff_or_the_scrape_credential(client, staff_user, settings) -> None:
     assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("staff", "wrong")).status_code == 401
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("staff", PASSWORD)).status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", "wrong")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff")).status_code == 200
     settings.METRICS_BASIC_AUTH = ("prom", "s3cret")
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("prom", "s3cret")).status_code == 200
-    assert client.get("/metrics", HTTP_AUTHORIZATION=basic("prom", "s3cre")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cret")).status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cre")).status_code == 401
 
 
 def test_metrics_report_counts_products_and_the_lag_histogram(staff_client) -> None:
-    sync_products.apply(args=[make_wire_envelope(make_event(1, 1), make_event(2, 1), make_event(3, 1, op="delete"))])
-    sync_products.apply(args=[make_wire_envelope(make_event(1, 1))])
+    sync_products.apply(args=[envelope_of(product_event(1, 1), product_event(2, 1), product_event(3, 1, op="delete"))])
+    sync_products.apply(args=[envelope_of(product_event(1, 1))])
     age(1, applied_ago=10, lag=0.3)
     age(2, applied_ago=10, lag=20)
     age(3, applied_ago=3600, lag=1)  # outside the window
@@ -170,74 +145,6 @@ def test_metrics_report_counts_products_and_the_lag_histogram(staff_client) -> N
 # --- dead letters (the real broker, a vhost of this module) --------------------------------------
 
 
-@pytest.fixture(scope="module")
-def vhost_url() -> Iterator[str]:
-    vhost = f"dltest-{secrets.token_hex(4)}"
-    subprocess.run(["rabbitmqctl", "add_vhost", vhost], check=True, capture_output=True, timeout=60)
-    try:
-        subprocess.run(
-            ["rabbitmqctl", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def broker(vhost_url, monkeypatch) -> str:
-    monkeypatch.setitem(catalog_celery_app.conf, "broker_url", vhost_url)
-    monkeypatch.setenv("CELERY_BROKER_URL", vhost_url)
-    with catalog_celery_app.connection_for_write() as connection:
-        declare_topology(connection.default_channel)
-    connection = pika.BlockingConnection(pika.URLParameters(vhost_url))
-    channel = connection.channel()
-    channel.queue_purge(DEAD_LETTER_QUEUE)
-    channel.queue_purge(SYNC_QUEUE)
-    connection.close()
-    return vhost_url
-
-
-def dead_letter(url: str, body: bytes, *, task_id: str | None, reason: str = "rejected") -> None:
-    """A message as the quorum queue dead-letters it (x-death and x-first-death-* headers)."""
-    headers = {
-        "task": "catalog.sync_products",
-        "x-first-death-reason": reason,
-        "x-first-death-queue": SYNC_QUEUE,
-        "x-first-death-exchange": "catalog",
-        "x-death": [
-            {"count": 1, "reason": reason, "queue": SYNC_QUEUE, "exchange": "catalog", "routing-keys": [SYNC_QUEUE]}
-        ],
-    }
-    if task_id:
-        headers["id"] = task_id
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.basic_publish(
-        DEAD_LETTER_EXCHANGE,
-        DEAD_LETTER_ROUTING_KEY,
-        body,
-        pika.BasicProperties(content_type="application/json", headers=headers, delivery_mode=2, correlation_id=task_id),
-    )
-    connection.close()
-
-
-def sync_queue_bodies(url: str) -> list[tuple[dict, bytes]]:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    taken = []
-    while True:
-        method, props, body = channel.basic_get(SYNC_QUEUE, auto_ack=True)
-        if method is None:
-            break
-        taken.append((props.headers, body))
-    connection.close()
-    return taken
-
-
 @pytest.fixture
 def three_dead(broker):
     """An invalid payload (reason in the task results), an undecodable body (a note), a delivery-limit one."""
@@ -252,10 +159,11 @@ def three_dead(broker):
     dead_letters.record_undecodable(
         SimpleNamespace(headers={}, body=undecodable, content_type="application/json"), ValueError("Expecting value")
     )
-    dead_letter(broker, b'[[{"schema_version": 1, "events": []}], {}, {}]', task_id=invalid_id)
-    dead_letter(broker, undecodable, task_id=None)
-    valid = json.dumps([[make_wire_envelope(make_event(42, 1))], {}, {}]).encode()
-    dead_letter(broker, valid, task_id=limit_id, reason="delivery_limit")
+    valid = task_body(envelope_of(product_event(42, 1)))
+    with broker.channel() as channel:
+        send_dead_letter(channel, task_body({"schema_version": 1, "events": []}), reason="rejected", task_id=invalid_id)
+        send_dead_letter(channel, undecodable, reason="rejected", task_id=None)
+        send_dead_letter(channel, valid, reason="delivery_limit", task_id=limit_id)
     rejected_id = str(uuid.uuid4())  # what Celery stores when the task raises Reject
     TaskResult.objects.create(
         task_id=rejected_id,
@@ -280,8 +188,8 @@ def three_dead(broker):
     }
 
 
-def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead) -> None:
-    depth, letters = dead_letters.browse(catalog_celery_app)
+def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead, celery_app) -> None:
+    depth, letters = dead_letters.browse(celery_app)
 
     assert depth == 3
     by_key = {letter.key: letter for letter in letters}
@@ -292,25 +200,26 @@ def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead) ->
     assert by_key[three_dead["undecodable"]].body_preview == "{not json"
     assert by_key[three_dead["limit"]].death_reason == "delivery_limit"
     assert "delivered too often" in by_key[three_dead["limit"]].detail
-    assert dead_letters.browse(catalog_celery_app)[0] == 3
+    assert dead_letters.browse(celery_app)[0] == 3
 
 
-def test_replay_one_republishes_it_unchanged_and_removes_it(three_dead, broker) -> None:
-    result = dead_letters.replay(catalog_celery_app, keys=[three_dead["limit"], "not-there"])
+def test_replay_one_republishes_it_unchanged_and_removes_it(three_dead, broker, celery_app) -> None:
+    result = dead_letters.replay(celery_app, keys=[three_dead["limit"], "not-there"])
 
     assert result.replayed == [three_dead["limit"]]
     assert result.not_found == ["not-there"]
-    ((headers, body),) = sync_queue_bodies(broker)
+    ((properties, body),) = broker.drain(SYNC_QUEUE)
+    headers = properties.headers
     assert body == three_dead["valid_body"]
     assert headers["id"] == three_dead["limit"]
     assert headers["task"] == "catalog.sync_products"
     assert headers["x-first-death-reason"] == "delivery_limit"
-    depth, letters = dead_letters.browse(catalog_celery_app)
+    depth, letters = dead_letters.browse(celery_app)
     assert depth == 2
     assert three_dead["limit"] not in {letter.key for letter in letters}
 
 
-def test_the_command_lists_replays_all_and_purges(three_dead, broker) -> None:
+def test_the_command_lists_replays_all_and_purges(three_dead, broker, celery_app) -> None:
     out = StringIO()
     call_command("dead_letters", "list", stdout=out)
     assert "3 message(s)" in out.getvalue()
@@ -319,35 +228,34 @@ def test_the_command_lists_replays_all_and_purges(three_dead, broker) -> None:
     with pytest.raises(CommandError, match="--all or the ids"):
         call_command("dead_letters", "replay", stdout=StringIO())
     call_command("dead_letters", "replay", three_dead["invalid"], stdout=StringIO())
-    assert len(sync_queue_bodies(broker)) == 1
+    assert len(broker.drain(SYNC_QUEUE)) == 1
 
     with pytest.raises(CommandError, match="--yes"):
         call_command("dead_letters", "purge", stdout=StringIO())
-    assert dead_letters.browse(catalog_celery_app)[0] == 2
+    assert dead_letters.browse(celery_app)[0] == 2
     call_command("dead_letters", "purge", "--yes", stdout=StringIO())
-    assert dead_letters.browse(catalog_celery_app)[0] == 0
+    assert dead_letters.browse(celery_app)[0] == 0
 
-    dead_letter(broker, b"{}", task_id="again")
+    with broker.channel() as channel:
+        send_dead_letter(channel, b"{}", reason="rejected", task_id="again")
     call_command("dead_letters", "replay", "--all", stdout=StringIO())
-    assert dead_letters.browse(catalog_celery_app)[0] == 0
-    assert len(sync_queue_bodies(broker)) == 1
+    assert dead_letters.browse(celery_app)[0] == 0
+    assert len(broker.drain(SYNC_QUEUE)) == 1
 
 
-def test_an_unreachable_broker_is_a_clear_command_error(monkeypatch) -> None:
-    monkeypatch.setitem(catalog_celery_app.conf, "broker_url", "amqp://guest:guest@127.0.0.1:1//")
-    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
+def test_an_unreachable_broker_is_a_clear_command_error(broker_down) -> None:
     with pytest.raises(CommandError, match="cannot be reached"):
         call_command("dead_letters", "list", stdout=StringIO())
 
 
-def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff) -> None:
+def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff_user, celery_app) -> None:
     anonymous = Client()
     assert anonymous.get("/admin/dead-letters/").status_code == 302
     assert anonymous.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes"}).status_code == 302
-    assert dead_letters.browse(catalog_celery_app)[0] == 3
+    assert dead_letters.browse(celery_app)[0] == 3
 
     client = Client(enforce_csrf_checks=True)
-    client.force_login(staff)
+    client.force_login(staff_user)
     assert 'href="/admin/dead-letters/"' in client.get("/admin/").content.decode()
     page = client.get("/admin/dead-letters/")
     html = page.content.decode()
@@ -363,25 +271,23 @@ def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff)
         follow=True,
     )
     assert "Replayed 1 messages" in response.content.decode()
-    assert len(sync_queue_bodies(broker)) == 1
+    assert len(broker.drain(SYNC_QUEUE)) == 1
 
     response = client.post("/admin/dead-letters/", {"action": "purge", "csrfmiddlewaretoken": token}, follow=True)
     assert "Tick the confirmation box" in response.content.decode()
-    assert dead_letters.browse(catalog_celery_app)[0] == 2
+    assert dead_letters.browse(celery_app)[0] == 2
     client.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes", "csrfmiddlewaretoken": token})
-    assert dead_letters.browse(catalog_celery_app)[0] == 0
+    assert dead_letters.browse(celery_app)[0] == 0
 
 
-def test_the_admin_page_without_broker_says_so(staff_client, monkeypatch) -> None:
-    monkeypatch.setitem(catalog_celery_app.conf, "broker_url", "amqp://guest:guest@127.0.0.1:1//")
-    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
+def test_the_admin_page_without_broker_says_so(staff_client, broker_down) -> None:
     response = staff_client.get("/admin/dead-letters/")
     assert response.status_code == 200
     assert "The broker cannot be reached" in response.content.decode()
 
 
 def test_the_catalog_admin_shows_products_and_task_results(admin_client) -> None:
-    catalog_apply_events(events=[make_event(1, 1, sku="SHOWN-1")])
+    catalog_apply_events(events=[product_event(1, 1, sku="SHOWN-1")])
     TaskResult.objects.create(task_id="task-shown", status="SUCCESS", task_name="catalog.sync_products")
     assert "SHOWN-1" in admin_client.get("/admin/catalog/catalogproduct/").content.decode()
     assert "task-shown" in admin_client.get("/admin/django_celery_results/taskresult/").content.decode()
