@@ -123,6 +123,14 @@ class Stack(SystemState):
             raise RuntimeError(f"admin action {args[0]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         return done.stdout.strip()
 
+    def edit_products(self, prefix: str, count: int, *, updates: int = 0, deletes: int = 0) -> list[int]:
+        """Create ``count`` products through the service layer, update the first ``updates``, delete
+        the last ``deletes`` (``testkit.admin_actions edit``); the ids created."""
+        out = self.admin_action(
+            "edit", "--prefix", prefix, "--count", str(count), "--updates", str(updates), "--deletes", str(deletes)
+        )
+        return [int(pid) for pid in out.split(",")]
+
     def start_admin_action(self, name: str, *args: str, env: dict[str, str] | None = None) -> Process:
         """The same in the background, as a stack process (a load generator, say)."""
         return self.add(Process(name, [*ADMIN_ACTIONS, *args], {**self.env, **(env or {})}, self.log_dir))

@@ -23,6 +23,7 @@ class StackFactory:
         self.shared_broker = shared_broker
         self.templates = templates
         self.stacks: list[Stack] = []
+        self.afterwards: list[Callable[[], object]] = []
 
     def __call__(
         self,
@@ -59,6 +60,10 @@ class StackFactory:
         stack.broker.add_vhost(stack.vhost)
         return stack
 
+    def after_close(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` once the stacks are gone (destroy a throw-away cluster they used, say)."""
+        self.afterwards.append(cleanup)
+
     def close(self, *, failed: bool) -> None:
         for stack in self.stacks:
             stack.stop_all()
@@ -71,3 +76,5 @@ class StackFactory:
                 if server is SHARED_PG:  # a throw-away cluster is destroyed whole by its owner
                     server.drop_database(name)
         self.stacks.clear()
+        while self.afterwards:
+            self.afterwards.pop()()

@@ -5,9 +5,8 @@ import time
 import pytest
 import requests
 
-from tests.system.harness import wait_until
-from tests.system.ops_helpers import wait_http
-from tests.system.snippets import edit_products
+from testkit.http import wait_http
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
@@ -18,7 +17,7 @@ def test_relay_and_worker_make_the_catalog_equal_the_admin(make_stack):
     stack.start("catalog-worker")
     stack.start("admin-relay")
 
-    stack.admin_shell(edit_products("int", count=600, updates=150, deletes=40))
+    stack.edit_products("int", 600, updates=150, deletes=40)
 
     wait_until(stack.catalog_matches_admin, timeout=90, interval=0.2, what="catalog equals admin")
     assert len(stack.catalog_live()) == 560
@@ -34,10 +33,8 @@ def test_relay_and_worker_make_the_catalog_equal_the_admin(make_stack):
 def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
     """End to end: staff edit through the admin API; the catalog API and Flower follow."""
     stack = make_stack()
-    for script in ("catalog-worker", "admin-relay", "admin-web", "catalog-web", "flower"):
-        stack.start(script)
-    wait_http(stack.url("admin", "/admin/login/"))
-    wait_http(stack.url("catalog", "/api/products/"))
+    stack.start_services()
+    stack.start("flower")
     wait_http(stack.url("flower", "/api/tasks"), status=401)
 
     assert requests.get(stack.url("admin", "/api/products/"), timeout=5).status_code in (401, 403)
