@@ -127,7 +127,7 @@ class Vhost:
 
     def drain(self, queue: str) -> list[tuple[Any, bytes]]:
         """Take every message off ``queue`` (acked): (properties, body) pairs."""
-        taken = []
+        taken: list[tuple[Any, bytes]] = []
         with self.channel() as channel:
             while True:
                 method, properties, body = channel.basic_get(queue, auto_ack=True)

@@ -48,19 +48,16 @@ def api_client() -> Any:
 
 
 @pytest.fixture
-def staff_api(staff_user: Any) -> Any:
+def staff_api(api_client: Any, staff_user: Any) -> Any:
     """An API client of a staff user, authenticated with a session."""
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_login(staff_user)
-    return client
+    api_client.force_login(staff_user)
+    return api_client
 
 
 @pytest.fixture
 def celery_app() -> Celery:
     """The service's Celery app, as its code finds it (``celery.current_app``)."""
-    app: Celery = current_app._get_current_object()
+    app: Celery = current_app._get_current_object()  # type: ignore[attr-defined]  # the proxy's app
     return app
 
 

@@ -44,7 +44,7 @@ class FakeCatalog:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, *args) -> None:
+            def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -52,7 +52,7 @@ class FakeCatalog:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def hold(self, product_id: int, version: int, *, deleted: bool = False, data: dict | None = None) -> None:
+    def hold(self, product_id: int, version: int, *, deleted: bool = False, data: dict[str, Any] | None = None) -> None:
         self.rows[product_id] = (version, deleted)
         if data is not None:
             self.products[product_id] = data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 from testkit.users import STAFF_PASSWORD, STAFF_USER
@@ -47,5 +49,20 @@ def staff_session(admin_url: str, *, basic_auth: bool = False) -> requests.Sessi
     )
     if response.status_code != 302 or "sessionid" not in session.cookies:
         raise RuntimeError(f"admin login failed: {response.status_code}")
-    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": login_url})
+    session.headers.update({"X-CSRFToken": str(session.cookies["csrftoken"]), "Referer": login_url})
     return session
+
+
+def create_products(api: requests.Session, admin_url: str, *, prefix: str, count: int, price: str) -> list[Any]:
+    """Create ``count`` products through the admin API (sku ``<prefix>-<i>``, title ``<prefix> <i>``),
+    each answered 201; the bodies of the answers."""
+    created = []
+    for i in range(count):
+        response = api.post(
+            f"{admin_url}/api/products/",
+            json={"sku": f"{prefix}-{i}", "title": f"{prefix} {i}", "price": price},
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created

@@ -38,7 +38,7 @@ def pytest_runtest_makereport(
     return report
 
 
-def test_failed(request: pytest.FixtureRequest) -> bool:
+def call_failed(request: pytest.FixtureRequest) -> bool:
     report = getattr(request.node, "rep_call", None)
     return report is not None and bool(report.failed)
 
@@ -113,4 +113,4 @@ def make_stack(request: pytest.FixtureRequest, shared_broker: Broker) -> Iterato
         templates=lambda: request.getfixturevalue("db_templates"),
     )
     yield factory
-    factory.close(failed=test_failed(request))
+    factory.close(failed=call_failed(request))

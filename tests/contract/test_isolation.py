@@ -12,15 +12,17 @@ import pytest
 from testkit.paths import REPO, SERVICE_DIRS
 
 
-def probe(*args: str, cwd=REPO, settings: str | None = None) -> dict:
-    """What a fresh interpreter (this test process may have imported anything) has loaded
-    after ``python -m testkit.probe <args>`` in ``cwd``."""
+def probe(*args: str, service: str | None = None) -> dict:
+    """What a fresh interpreter (this test process may have imported anything) has loaded after
+    ``python -m testkit.probe <args>``: in a service's directory with Django set up on its local
+    settings, or at the repository root without Django."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
-    if settings:
-        env["DJANGO_SETTINGS_MODULE"] = settings
+    if service:
+        env["DJANGO_SETTINGS_MODULE"] = f"{service}_project.settings.local"
+        args = ("--django", *args)
     completed = subprocess.run(
         [sys.executable, "-m", "testkit.probe", *args],
-        cwd=cwd,
+        cwd=SERVICE_DIRS[service] if service else REPO,
         env=env,
         capture_output=True,
         text=True,
@@ -37,14 +39,12 @@ def worker_modules(modules: list[str]) -> list[str]:
 
 @pytest.mark.timeout(90)
 def test_admin_celery_app_and_relay_import_no_worker_code() -> None:
+    imports = ["admin_project", "admin_project.celery_app", "sync.relay", "sync.publisher", "products.services"]
+    imports += ["products.admin", "products.api"]
     found = probe(
-        "--django",
-        *("--import", "admin_project", "--import", "admin_project.celery_app"),
-        *("--import", "sync.relay", "--import", "sync.publisher"),
-        *("--import", "products.services", "--import", "products.admin", "--import", "products.api"),
+        *(arg for module in imports for arg in ("--import", module)),
         *("--command", "sync:relay_outbox", "--celery-app", "admin_project.celery_app:app"),
-        cwd=SERVICE_DIRS["admin"],
-        settings="admin_project.settings.local",
+        service="admin",
     )
 
     assert worker_modules(found["modules"]) == []
@@ -57,13 +57,7 @@ def test_admin_celery_app_and_relay_import_no_worker_code() -> None:
 def test_the_probe_does_see_worker_code_where_it_is_imported() -> None:
     # Control: the same probe on the worker side finds its modules and its task,
     # so an empty list above means "not imported", not "not detected".
-    found = probe(
-        "--django",
-        "--celery-app",
-        "catalog_project.celery_app:app",
-        cwd=SERVICE_DIRS["catalog"],
-        settings="catalog_project.settings.local",
-    )
+    found = probe("--celery-app", "catalog_project.celery_app:app", service="catalog")
 
     assert "catalog.tasks" in worker_modules(found["modules"])
     assert found["registered"] is True

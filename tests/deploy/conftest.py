@@ -1,12 +1,12 @@
+from collections.abc import Iterator
+
 import pytest
 
 from tests.deploy.brokers import ComposeLikeCluster
 
 
-@pytest.fixture
-def broker_cluster():
-    """Three throw-away nodes joined into one cluster, provisioned like the compose brokers."""
-    cluster = ComposeLikeCluster(size=3)
+def started(size: int) -> Iterator[ComposeLikeCluster]:
+    cluster = ComposeLikeCluster(size=size)
     try:
         cluster.start()
         yield cluster
@@ -15,14 +15,15 @@ def broker_cluster():
 
 
 @pytest.fixture
-def single_broker():
+def broker_cluster() -> Iterator[ComposeLikeCluster]:
+    """Three throw-away nodes joined into one cluster, provisioned like the compose brokers."""
+    yield from started(3)
+
+
+@pytest.fixture
+def single_broker() -> Iterator[ComposeLikeCluster]:
     """One throw-away node as the compose `rabbitmq` service runs it without the cluster profile."""
-    broker = ComposeLikeCluster(size=1)
-    try:
-        broker.start()
-        yield broker
-    finally:
-        broker.destroy()
+    yield from started(1)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import requests
 from sync_contract import DEAD_LETTER_QUEUE, MAX_BATCH
 from testkit.broker import REFUSING_URL
 from testkit.events import envelope_of, wire_event
+from testkit.http import create_products
 from testkit.messages import new_task_id, send_dead_letter, send_task, task_body
 from testkit.paths import START
 from testkit.postgres import query
@@ -32,15 +33,7 @@ def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(m
     fast_drift = {"DRIFT_CHECK_INTERVAL": "2", "DRIFT_GRACE_SECONDS": "1"}
     stack.start_services(env=fast_drift)
     api = stack.admin_api()
-    ids = []
-    for i in range(3):
-        response = api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"OPS-{i}", "title": f"Ops {i}", "price": "4.00"},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
+    ids = [p["id"] for p in create_products(api, stack.url("admin"), prefix="OPS", count=3, price="4.00")]
     # "applied" comes from the real catalog web process, over HTTP.
     wait_until(
         lambda: {p["sync_state"] for p in admin_products(api, stack).values()} == {"applied"},

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from testkit.http import wait_http
+from testkit.http import create_products, wait_http
 from testkit.paths import ARTIFACTS
 from testkit.users import STAFF_PASSWORD, STAFF_USER
 from testkit.waiting import wait_until
@@ -141,13 +141,7 @@ def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, br
     )
 
     # A few more changes (an import, say), so the lag chart has something to show.
-    api = stack.admin_api()
-    for i in range(8):
-        assert api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"MORE-{i}", "title": f"More {i}", "price": "1.00"},
-            timeout=10,
-        ).ok
+    create_products(stack.admin_api(), stack.url("admin"), prefix="MORE", count=8, price="1.00")
     wait_until(lambda: len(stack.catalog_live()) == 8, timeout=30, what="the other products applied")
 
     # The sync health page: nothing waiting, lag measured, and (after a drift run) agreement.

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from testkit.http import wait_http
+from testkit.http import create_products, wait_http
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
@@ -41,17 +41,9 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
     basic = stack.admin_api(basic_auth=True)
     assert basic.get(stack.url("admin", "/api/products/"), timeout=10).status_code == 200
     api = stack.admin_api()
-    created = []
-    for i in range(3):
-        response = api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"E2E-{i}", "title": f"Thing {i}", "price": "10.00"},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        assert response.json()["version"] == 1
-        created.append(response.json()["id"])
-    first, second, third = created
+    created = create_products(api, stack.url("admin"), prefix="E2E", count=3, price="10.00")
+    assert [p["version"] for p in created] == [1, 1, 1]
+    first, second, third = (p["id"] for p in created)
 
     started = time.monotonic()
     wait_until(
@@ -76,7 +68,7 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
         body = requests.get(stack.url("catalog", "/api/products/"), timeout=3).json()
         return {p["id"]: (p["version"], p["title"], p["price"], p["is_active"]) for p in body["results"]}
 
-    expected = {first: (2, "Renamed", "11.00", False), second: (2, "Thing 1", "12.50", True)}
+    expected = {first: (2, "Renamed", "11.00", False), second: (2, "E2E 1", "12.50", True)}
     wait_until(lambda: catalog_api_view() == expected, timeout=30, what="catalog API shows the edits")
     assert requests.get(stack.url("catalog", f"/api/products/{third}/"), timeout=3).status_code == 404
     assert stack.catalog_matches_admin()

@@ -90,16 +90,17 @@ def test_the_banner_says_so_when_no_relay_runs_and_changes_wait(admin_client, se
     assert "No outbox relay is running" in html
 
 
+def status_row(**lookup) -> RelayStatus:
+    """The relay's status row, once the running relay has written one matching ``lookup``."""
+    return wait_until(lambda: RelayStatus.objects.filter(**lookup).first(), timeout=20, what=f"a status with {lookup}")
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(60)
 def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, run_relay) -> None:
     make_product()
     with run_relay(refusing_publisher):
-        row = wait_until(
-            lambda: RelayStatus.objects.filter(consecutive_failures__gt=0).first(),
-            timeout=20,
-            what="the relay records its failure",
-        )
+        row = status_row(consecutive_failures__gt=0)
         assert row.last_error
         assert row.stopped_at is None
         assert publishing_problem()["kind"] == "broker"
@@ -111,11 +112,7 @@ def test_the_relay_loop_records_failure_then_its_stop(refusing_publisher, run_re
 def test_the_relay_loop_records_success(publisher, run_relay) -> None:
     make_product()
     with run_relay(publisher):
-        row = wait_until(
-            lambda: RelayStatus.objects.filter(last_success_at__isnull=False).first(),
-            timeout=20,
-            what="the relay records a confirmed publish",
-        )
+        row = status_row(last_success_at__isnull=False)
         assert row.consecutive_failures == 0
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
@@ -22,7 +21,7 @@ from catalog.services import catalog_apply_events
 from catalog.tasks import sync_products
 from sync_contract.names import SYNC_QUEUE
 from testkit.events import envelope_of, product_event
-from testkit.messages import send_dead_letter, task_body
+from testkit.messages import new_task_id, send_dead_letter, task_body
 from testkit.users import basic_auth
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +147,7 @@ def test_metrics_report_counts_products_and_the_lag_histogram(staff_client) -> N
 @pytest.fixture
 def three_dead(broker):
     """An invalid payload (reason in the task results), an undecodable body (a note), a delivery-limit one."""
-    invalid_id, limit_id = str(uuid.uuid4()), str(uuid.uuid4())
+    invalid_id, limit_id = new_task_id(), new_task_id()
     TaskResult.objects.create(
         task_id=invalid_id,
         status="FAILURE",
@@ -164,7 +163,7 @@ def three_dead(broker):
         send_dead_letter(channel, task_body({"schema_version": 1, "events": []}), reason="rejected", task_id=invalid_id)
         send_dead_letter(channel, undecodable, reason="rejected", task_id=None)
         send_dead_letter(channel, valid, reason="delivery_limit", task_id=limit_id)
-    rejected_id = str(uuid.uuid4())  # what Celery stores when the task raises Reject
+    rejected_id = new_task_id()  # what Celery stores when the task raises Reject
     TaskResult.objects.create(
         task_id=rejected_id,
         status="FAILURE",
