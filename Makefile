@@ -60,13 +60,17 @@ test: lint ## Lint, then all three test suites; fails if any suite fails, is mis
 	exit $$status
 
 # pytest exits 5 when it collects no test: like any non-zero exit, that fails the target.
-test-admin: venv ## admin_app/tests (pytest-django, admin_project.settings.test)
-	@test -d admin_app/tests || { echo "test-admin: admin_app/tests is missing" >&2; exit 1; }
-	cd admin_app && $(PYTEST) $(PYTEST_CONFIG) --ds=admin_project.settings.test tests
+# Each app's tests live in the app (<app>/tests/); the fixtures come from testkit/ (pyproject addopts).
+ADMIN_TESTS := products/tests sync/tests
+CATALOG_TESTS := catalog/tests
 
-test-catalog: venv ## catalog_worker/tests (pytest-django, catalog_project.settings.test)
-	@test -d catalog_worker/tests || { echo "test-catalog: catalog_worker/tests is missing" >&2; exit 1; }
-	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.test tests
+test-admin: venv ## admin_app/{products,sync}/tests (pytest-django, admin_project.settings.test)
+	@for d in $(ADMIN_TESTS); do compgen -G "admin_app/$$d/test_*.py" >/dev/null || { echo "test-admin: no admin_app/$$d/test_*.py" >&2; exit 1; }; done
+	cd admin_app && $(PYTEST) $(PYTEST_CONFIG) --ds=admin_project.settings.test $(ADMIN_TESTS)
+
+test-catalog: venv ## catalog_worker/catalog/tests (pytest-django, catalog_project.settings.test)
+	@for d in $(CATALOG_TESTS); do compgen -G "catalog_worker/$$d/test_*.py" >/dev/null || { echo "test-catalog: no catalog_worker/$$d/test_*.py" >&2; exit 1; }; done
+	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.test $(CATALOG_TESTS)
 
 test-system: venv ## tests/ at the root: contract, system, deploy and reliability tests (every fault scenario, 6 s load phases)
 	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }

@@ -17,9 +17,10 @@ import time
 import uuid
 
 from bench.scenarios import Options
-from bench.stack import Resources, scalar, wait_relay_ready, wait_web_ready, wait_worker_ready
+from bench.stack import Resources, wait_relay_ready, wait_web_ready, wait_worker_ready
 from bench.stats import percentile, rate
-from tests.system.harness import wait_until
+from testkit.postgres import scalar
+from testkit.waiting import wait_until
 
 
 def _load(stack, clients: int, seconds: float, warmup: float = 1.0) -> dict:

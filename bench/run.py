@@ -46,7 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.stack import TUNABLES, Resources, drop_stale, stale_resources
-from tests.system.harness import REPO, Broker
+from testkit.broker import Broker
+from testkit.paths import REPO
 
 ALL = ("bulk", "drain", "steady", "reference", "memory", "api")
 ORDER = ("bulk", "reference", "drain", "steady", "api")  # bulk and its reference side by side
@@ -321,7 +322,7 @@ def git_state() -> dict:
 
 
 def preflight() -> None:
-    from tests.system.harness import query
+    from testkit.postgres import query
 
     query("postgres", "SELECT 1")
     if not shutil.which("rabbitmqctl"):

@@ -19,9 +19,10 @@ import psutil
 
 from bench.memory import RssSampler
 from bench.profiler import Profiler, format_summary, summarise
-from bench.stack import Resources, scalar, wait_relay_ready, wait_worker_ready
+from bench.stack import Resources, wait_relay_ready, wait_worker_ready
 from bench.stats import bucketed, finite_or_none, percentile, rate
-from tests.system.harness import Process, pg_connect, query
+from testkit.postgres import pg_connect, query, scalar
+from testkit.processes import Process
 
 
 @dataclass

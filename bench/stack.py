@@ -1,7 +1,7 @@
 """The benchmark's own databases, vhosts and processes, and their clean-up.
 
-Built on the system-test harness (tests/system/harness.py): the same start
-scripts, the same database helpers. What differs is kept here: the processes run
+Built on the test toolkit (testkit/: its Stack, databases, brokers): the same
+start scripts, the same database helpers. What differs is kept here: the processes run
 with the system's own defaults (not the tests' smaller values) plus whatever the
 bench was asked to override, and every database, vhost, broker and process the
 bench creates is registered in one ``Resources`` so that ``close()`` removes it,
@@ -24,23 +24,15 @@ from pathlib import Path
 import psutil
 import requests
 
-from tests.system.harness import (
-    REPO,
-    STAFF_PASSWORD,
-    STAFF_USER,
-    Broker,
-    Process,
-    Stack,
-    ThrowawayBroker,
-    create_database,
-    drop_database,
-    pg_url,
-    query,
-    rabbitmqctl,
-    wait_until,
-)
+from testkit.broker import Broker, ThrowawayBroker, rabbitmqctl
+from testkit.paths import REPO
+from testkit.postgres import create_database, drop_database, pg_url, query
+from testkit.processes import Process
+from testkit.stack import Stack
+from testkit.users import STAFF_PASSWORD, STAFF_USER
+from testkit.waiting import wait_until
 
-# Values the harness sets for the tests (small pools, fast polling). The bench runs
+# Values testkit's Stack sets for the tests (small pools, fast polling). The bench runs
 # the system as `make run` does: the start scripts' and settings' own defaults,
 # unless the caller sets the variable in its environment or with --env.
 HARNESS_TEST_VALUES = ("CATALOG_WORKER_CONCURRENCY", "WEB_CONCURRENCY", "RELAY_POLL_INTERVAL")
@@ -59,7 +51,7 @@ TUNABLES = (
 
 @dataclass
 class BenchStack(Stack):
-    """A harness Stack that runs the system's defaults, with the bench's overrides."""
+    """A testkit Stack that runs the system's defaults, with the bench's overrides."""
 
     overrides: dict[str, str] = field(default_factory=dict)
     flavour: str = "production"
@@ -307,7 +299,3 @@ def stop_popen(popen: subprocess.Popen, sig: int = signal.SIGTERM, timeout: floa
             popen.wait(10)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(popen.pid, signal.SIGKILL)
-
-
-def scalar(dbname: str, sql: str, params=None):
-    return query(dbname, sql, params)[0][0]

@@ -11,7 +11,6 @@ from sync_contract.events import (
     InvalidPayload,
     ProductEvent,
     encode_envelope,
-    make_envelope,
     validate_envelope,
 )
 from sync_contract.names import (
@@ -37,6 +36,5 @@ __all__ = [
     "InvalidPayload",
     "ProductEvent",
     "encode_envelope",
-    "make_envelope",
     "validate_envelope",
 ]

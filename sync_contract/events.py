@@ -55,33 +55,9 @@ class ProductEvent:
     image_url: str
     is_active: bool
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "product_id": self.product_id,
-            "version": self.version,
-            "op": self.op,
-            "occurred_at": self.occurred_at.isoformat(),
-            "data": {
-                "sku": self.sku,
-                "title": self.title,
-                "description": self.description,
-                "price": str(self.price),
-                "image_url": self.image_url,
-                "is_active": self.is_active,
-            },
-        }
-
-
-def make_envelope(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Wrap already-serialised events (as ``ProductEvent.to_wire`` gives them)."""
-    if not 1 <= len(events) <= MAX_BATCH:
-        raise InvalidPayload(f"a message carries 1..{MAX_BATCH} events, not {len(events)}")
-    return {"schema_version": SCHEMA_VERSION, "events": events}
-
 
 def encode_envelope(wire_events: Sequence[str]) -> str:
-    """The JSON text of ``make_envelope`` for events that are JSON texts already.
+    """The JSON text of an envelope of events that are JSON texts already.
 
     For a sender that holds each event encoded already (the relay: PostgreSQL builds
     it), so the events are not decoded only to be encoded again

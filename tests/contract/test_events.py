@@ -18,12 +18,10 @@ from sync_contract import (
     InvalidPayload,
     ProductEvent,
     encode_envelope,
-    make_envelope,
     validate_envelope,
 )
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
-
-from .factories import build_event
+from testkit.events import envelope_of, product_event, wire_event
 
 Mutator = Callable[[dict[str, Any]], None]
 
@@ -166,39 +164,44 @@ BAD_ENVELOPES = [
 
 
 @pytest.fixture
-def envelope(wire_event) -> dict[str, Any]:
-    return make_envelope([wire_event()])
+def event() -> ProductEvent:
+    return product_event(price=Decimal("12.50"))
 
 
-def test_round_trip_of_a_valid_envelope(product_event: ProductEvent) -> None:
-    envelope = over_the_wire(make_envelope([product_event.to_wire()]))
+@pytest.fixture
+def envelope() -> dict[str, Any]:
+    return envelope_of(wire_event())
 
-    assert validate_envelope(envelope) == [product_event]
+
+def test_round_trip_of_a_valid_envelope(event: ProductEvent) -> None:
+    envelope = over_the_wire(envelope_of(event))
+
+    assert validate_envelope(envelope) == [event]
 
 
 def test_round_trip_keeps_the_exact_price_and_order_of_a_batch() -> None:
     events = [
-        build_event(product_id=3, version=1, price=Decimal("0.10")),
-        build_event(product_id=1, version=9, op="delete", price=Decimal("9999999999.99")),
-        build_event(product_id=3, version=2, price=Decimal("0")),
+        product_event(product_id=3, version=1, price=Decimal("0.10")),
+        product_event(product_id=1, version=9, op="delete", price=Decimal("9999999999.99")),
+        product_event(product_id=3, version=2, price=Decimal("0")),
     ]
 
-    parsed = validate_envelope(over_the_wire(make_envelope([e.to_wire() for e in events])))
+    parsed = validate_envelope(over_the_wire(envelope_of(*events)))
 
     assert parsed == events
     assert [str(e.price) for e in parsed] == ["0.10", "9999999999.99", "0"]
     assert all(isinstance(e.price, Decimal) for e in parsed)
 
 
-def test_wire_format_has_the_documented_shape(product_event: ProductEvent) -> None:
-    envelope = make_envelope([product_event.to_wire()])
+def test_wire_format_has_the_documented_shape(event: ProductEvent) -> None:
+    envelope = envelope_of(event)
 
     assert envelope["schema_version"] == SCHEMA_VERSION == 1
     (wire,) = envelope["events"]
     assert set(wire) == {"event_id", "product_id", "version", "op", "occurred_at", "data"}
     assert set(wire["data"]) == {"sku", "title", "description", "price", "image_url", "is_active"}
     assert wire["data"]["price"] == "12.50"
-    assert datetime.fromisoformat(wire["occurred_at"]) == product_event.occurred_at
+    assert datetime.fromisoformat(wire["occurred_at"]) == event.occurred_at
 
 
 @pytest.mark.parametrize(
@@ -210,32 +213,32 @@ def test_wire_format_has_the_documented_shape(product_event: ProductEvent) -> No
         "0b7c1f8e6a0e4a8e9d3e5a3f2b1c0d9e",
     ],
 )
-def test_an_event_id_is_kept_in_its_canonical_form_whatever_form_it_came_in(wire_event, given: str) -> None:
-    (event,) = validate_envelope(make_envelope([wire_event(event_id=given)]))
+def test_an_event_id_is_kept_in_its_canonical_form_whatever_form_it_came_in(given: str) -> None:
+    (event,) = validate_envelope(envelope_of(wire_event(event_id=given)))
 
     assert event.event_id == "0b7c1f8e-6a0e-4a8e-9d3e-5a3f2b1c0d9e"
 
 
 @pytest.mark.parametrize("count", [1, 3, MAX_BATCH])
-def test_an_envelope_encoded_from_encoded_events_is_the_envelope_of_those_events(wire_event, count: int) -> None:
+def test_an_envelope_encoded_from_encoded_events_is_the_envelope_of_those_events(count: int) -> None:
     events = [wire_event(product_id=i + 1) for i in range(count)]
 
     text = encode_envelope([json.dumps(e) for e in events])
 
-    assert json.loads(text) == make_envelope(events)
+    assert json.loads(text) == envelope_of(*events)
     assert len(validate_envelope(json.loads(text))) == count
 
 
 @pytest.mark.parametrize("count", [0, MAX_BATCH + 1])
-def test_encode_envelope_refuses_an_empty_or_oversize_batch(wire_event, count: int) -> None:
+def test_encode_envelope_refuses_an_empty_or_oversize_batch(count: int) -> None:
     with pytest.raises(InvalidPayload, match=str(MAX_BATCH)):
         encode_envelope([json.dumps(wire_event())] * count)
 
 
-def test_a_full_batch_is_accepted(wire_event) -> None:
+def test_a_full_batch_is_accepted() -> None:
     events = [wire_event(product_id=i + 1) for i in range(MAX_BATCH)]
 
-    assert len(validate_envelope(over_the_wire(make_envelope(events)))) == MAX_BATCH
+    assert len(validate_envelope(over_the_wire(envelope_of(*events)))) == MAX_BATCH
 
 
 @pytest.mark.parametrize(
@@ -291,12 +294,12 @@ def test_a_payload_that_is_not_an_object_is_rejected(payload: Any) -> None:
         validate_envelope(payload)
 
 
-def test_the_fault_is_located_in_the_right_event_of_a_batch(wire_event) -> None:
+def test_the_fault_is_located_in_the_right_event_of_a_batch() -> None:
     events = [wire_event(product_id=1), wire_event(product_id=2), wire_event(product_id=3)]
     events[2]["data"]["price"] = "-5"
 
     with pytest.raises(InvalidPayload, match=re.escape("events[2].data.price")):
-        validate_envelope(make_envelope(events))
+        validate_envelope(envelope_of(*events))
 
 
 def test_invalid_payload_is_a_value_error() -> None:
@@ -305,13 +308,15 @@ def test_invalid_payload_is_a_value_error() -> None:
 
 
 @pytest.mark.parametrize("count", [0, MAX_BATCH + 1])
-def test_make_envelope_refuses_an_empty_or_oversize_batch(wire_event, count: int) -> None:
-    event = wire_event()
+def test_the_sender_and_the_receiver_refuse_the_same_batch_sizes(count: int) -> None:
+    events = [wire_event(product_id=i + 1) for i in range(count)]
 
     with pytest.raises(InvalidPayload, match=str(MAX_BATCH)):
-        make_envelope([event] * count)
+        encode_envelope([json.dumps(e) for e in events])
+    with pytest.raises(InvalidPayload, match="events must be a list"):
+        validate_envelope(over_the_wire(envelope_of(*events)))
 
 
-def test_product_event_is_immutable(product_event: ProductEvent) -> None:
+def test_product_event_is_immutable(event: ProductEvent) -> None:
     with pytest.raises(AttributeError):
-        product_event.version = 99  # type: ignore[misc]
+        event.version = 99  # type: ignore[misc]

@@ -23,10 +23,11 @@ import subprocess
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-import pika
-
-from tests.system.harness import REPO, Broker, ThrowawayBroker, free_port, rabbitmqctl, wait_until
+from testkit.broker import Broker, ThrowawayBroker, open_channel, rabbitmqctl
+from testkit.paths import REPO, free_port
+from testkit.waiting import wait_until
 
 RABBITMQ_DIR = REPO / "docker" / "rabbitmq"
 PROVISION = RABBITMQ_DIR / "provision.py"
@@ -75,31 +76,11 @@ class ComposeLikeNode(ThrowawayBroker):
         path.write_text(text)
         shutil.chown(path, "rabbitmq", "rabbitmq")
 
-    def start_detached(self) -> None:
-        subprocess.run(["rabbitmq-server", "-detached"], env=self.env, check=True, timeout=30)
-
-    def await_startup(self) -> None:
-        wait_until(
-            lambda: rabbitmqctl("await_startup", "--timeout", "5", node=self.node, check=False).returncode == 0,
-            timeout=90,
-            interval=0.5,
-            what=f"broker {self.node} started",
-        )
-
     # --- as the operator (there is no guest on these nodes) ---------------------------
 
-    def channel(self, vhost: str, user: str = OPERATOR, password: str | None = None):
-        params = pika.ConnectionParameters(
-            host="127.0.0.1",
-            port=self.port,
-            virtual_host=vhost,
-            credentials=pika.PlainCredentials(user, password or self.operator_password),
-            connection_attempts=1,
-            socket_timeout=5,
-            blocked_connection_timeout=5,
-        )
-        connection = pika.BlockingConnection(params)
-        return connection, connection.channel()
+    def channel(self, vhost: str, user: str = OPERATOR, password: str | None = None) -> Any:
+        """``with node.channel(vhost[, user, password]) as channel:`` (as the operator by default)."""
+        return open_channel(self.port, vhost, user, password or self.operator_password)
 
     def amqp_url(self, user: str, password: str, vhost: str = VHOST) -> str:
         return f"amqp://{user}:{password}@127.0.0.1:{self.port}/{vhost}"
@@ -191,7 +172,7 @@ class ComposeLikeCluster(Broker):
         """A service's CELERY_BROKER_URL: every node, in order, separated by ';'."""
         return ";".join(node.amqp_url(user, self.passwords[user], vhost) for node in self.nodes)
 
-    # --- Broker, as tests.system.harness.Stack uses it --------------------------------
+    # --- Broker, as testkit.stack.Stack uses it ----------------------------------------
 
     def add_vhost(self, name: str) -> None:
         if name != VHOST:
@@ -203,7 +184,7 @@ class ComposeLikeCluster(Broker):
     def url(self, vhost: str) -> str:
         return self.service_url("catalog", vhost)
 
-    def channel(self, vhost: str):
+    def channel(self, vhost: str) -> Any:
         return self.alive_node().channel(vhost)
 
     def quorum_status(self, queue: str, vhost: str = VHOST) -> dict[str, str]:

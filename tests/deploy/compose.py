@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tests.system.harness import REPO
+from testkit.paths import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"

@@ -3,47 +3,25 @@
 Compose runs every process with its project's production settings, the one-shot
 docker/start/migrate first (it creates and migrates both databases, collects static
 files and creates the staff user), and each service with its own broker user. This
-module does the same with tests.system.harness.Stack: same start scripts, same
-settings modules, a broker URL per service.
+module does the same with testkit's Stack: same start scripts, same settings
+modules, a broker URL per service.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
-from pathlib import Path
 
-from tests.system.harness import (
-    ARTIFACTS,
-    STAFF_PASSWORD,
-    STAFF_USER,
-    START,
-    Broker,
-    Stack,
-    drop_database,
-    query,
-)
+from testkit.paths import REPO, START
+from testkit.postgres import query
+from testkit.processes import Process
+from testkit.stack import Stack
+from testkit.users import STAFF_PASSWORD, STAFF_USER
 
 # What docker-compose.yml gives each process as DJANGO_SETTINGS_MODULE.
 ADMIN_SETTINGS = "admin_project.settings.production"
 CATALOG_SETTINGS = "catalog_project.settings.production"
 SECRET_KEY = "deploy-test-" + uuid.uuid4().hex
-
-
-def new_stack(broker: Broker, vhost: str, test_name: str) -> Stack:
-    suffix = uuid.uuid4().hex[:8]
-    log_dir = ARTIFACTS / "deploy" / f"{test_name}-{suffix}"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return Stack(
-        name=suffix,
-        broker=broker,
-        admin_db=f"deploy_admin_{suffix}",
-        catalog_db=f"deploy_catalog_{suffix}",
-        vhost=vhost,
-        log_dir=log_dir,
-    )
 
 
 def production(stack: Stack, settings: str, broker_url: str, **extra: str) -> dict[str, str]:
@@ -69,7 +47,7 @@ def run_migrate(stack: Stack, broker_url: str) -> subprocess.CompletedProcess:
         result = subprocess.run(
             [str(START / "migrate")],
             env=env,
-            cwd=START.parents[1],
+            cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
             timeout=180,
@@ -80,58 +58,18 @@ def run_migrate(stack: Stack, broker_url: str) -> subprocess.CompletedProcess:
     return result
 
 
-def drop_stack_databases(stack: Stack) -> None:
-    drop_database(stack.admin_db)
-    drop_database(stack.catalog_db)
-
-
-# --- a stream of changes through the admin service layer -------------------------------
-
-# Run inside the admin's Django (manage.py shell -c): creates, updates and deletes
-# products through the service layer at a steady rate for a fixed time. Each call
-# is one committed transaction (product + outbox event). The pause paces the
-# stream; it waits for nothing.
-PRODUCER = """
-import random, time
-from products.services import product_create, product_update, product_delete
-rng = random.Random(seed)
-live, sent, interval = [], 0, 1.0 / rate
-started = time.monotonic()
-next_at = started
-while time.monotonic() - started < duration:
-    roll = rng.random()
-    if len(live) < 5 or roll < 0.35:
-        live.append(product_create(data=dict(sku=prefix + "-" + str(sent), title="Product " + str(sent),
-                                             price=str(sent % 500) + ".25")).pk)
-    elif roll < 0.9:
-        product_update(product_id=rng.choice(live), data=dict(title="edit " + str(sent),
-                                                              price=str(rng.randint(1, 999)) + ".99"))
-    else:
-        product_delete(product_id=live.pop(rng.randrange(len(live))))
-    sent += 1
-    next_at += interval
-    time.sleep(max(0.0, next_at - time.monotonic()))
-print("sent", sent, flush=True)
-"""
-
-
-def start_producer(stack: Stack, *, prefix: str, rate: float, duration: float, seed: int = 7) -> subprocess.Popen:
-    code = f"prefix, rate, duration, seed = {prefix!r}, {rate}, {duration}, {seed}\n" + PRODUCER
-    log: Path = stack.log_dir / "producer.log"
+def start_producer(stack: Stack, *, prefix: str, rate: float, duration: float, seed: int = 7) -> Process:
+    """A stream of changes through the admin service layer (testkit.admin_actions stream), each its own
+    transaction (product + outbox event), at ``rate`` per second for ``duration`` seconds."""
     # The producer only writes to the admin database; local settings need no secret.
-    env = {**stack.env, "DJANGO_SETTINGS_MODULE": "admin_project.settings.local"}
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
-        cwd=START.parents[1] / "admin_app",
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+    return stack.start_admin_action(
+        "producer",
+        *("stream", "--prefix", prefix, "--rate", str(rate), "--seconds", str(duration), "--seed", str(seed)),
+        env={"DJANGO_SETTINGS_MODULE": "admin_project.settings.local"},
     )
 
 
 # --- what the system holds ---------------------------------------------------------------
-
-
 def committed_versions(stack: Stack) -> dict[int, int]:
     """Each product's newest committed version (deletes included), from the outbox."""
     return dict(query(stack.admin_db, "SELECT product_id, max(version) FROM products_outboxevent GROUP BY product_id"))
@@ -154,7 +92,3 @@ def not_yet_applied(stack: Stack, committed: dict[int, int]) -> int:
     """
     held = catalog_versions(stack)
     return sum(max(0, version - held.get(product_id, 0)) for product_id, version in committed.items())
-
-
-def env_without(*prefixes: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}

@@ -14,10 +14,9 @@ import requests
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
 from sync_contract import SYNC_EXCHANGE, SYNC_QUEUE, SYNC_ROUTING_KEY
+from testkit.waiting import wait_until
 from tests.deploy.brokers import VHOST
 from tests.deploy.stack import ADMIN_SETTINGS, CATALOG_SETTINGS, production, run_migrate
-from tests.system.harness import wait_until
-from tests.system.snippets import edit_products
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]
 
@@ -64,7 +63,7 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
     relay = stack.start("admin-relay", env=production(stack, ADMIN_SETTINGS, broker.service_url("product_admin")))
     flower = stack.start("flower", env=production(stack, CATALOG_SETTINGS, broker.service_url("flower")))
 
-    stack.admin_shell(edit_products("users", count=20, updates=5, deletes=3))
+    stack.edit_products("users", 20, updates=5, deletes=3)
     wait_until(stack.catalog_matches_admin, timeout=90, interval=0.2, what="catalog equals admin")
     assert stack.pending_outbox() == 0
 
@@ -88,32 +87,21 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
     assert wait_until(workers_answer, timeout=60, interval=1, what="Flower inspects the worker")
 
     # What each user may not do.
-    connection, channel = node.channel(VHOST, "product_admin", broker.passwords["product_admin"])
-    try:  # the relay's user publishes; it cannot take product messages off the queue
+    # The relay's user publishes; it cannot take product messages off the queue.
+    with node.channel(VHOST, "product_admin", broker.passwords["product_admin"]) as channel:
         assert refused(lambda: channel.basic_get(SYNC_QUEUE, auto_ack=False)) == ACCESS_REFUSED
-    finally:
-        connection.close()
-    connection, channel = node.channel(VHOST, "flower", broker.passwords["flower"])
-    try:  # Flower's user can neither read nor send product messages
+    # Flower's user can neither read nor send product messages.
+    with node.channel(VHOST, "flower", broker.passwords["flower"]) as channel:
         assert refused(lambda: channel.basic_get(SYNC_QUEUE, auto_ack=False)) == ACCESS_REFUSED
-    finally:
-        connection.close()
-    connection, channel = node.channel(VHOST, "flower", broker.passwords["flower"])
-    try:
-        channel.confirm_delivery()
-        assert (
-            refused(
-                lambda: channel.basic_publish(
-                    SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}", pika.BasicProperties(delivery_mode=2)
-                )
-            )
-            == ACCESS_REFUSED
-        )
-    finally:
-        connection.close()
+    with node.channel(VHOST, "flower", broker.passwords["flower"]) as channel:
+
+        def publish() -> None:
+            channel.basic_publish(SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}", pika.BasicProperties(delivery_mode=2))
+
+        assert refused(publish) == ACCESS_REFUSED
     # There is no guest.
-    with pytest.raises(ProbableAuthenticationError):
-        node.channel(VHOST, "guest", "guest")
+    with pytest.raises(ProbableAuthenticationError), node.channel(VHOST, "guest", "guest"):
+        pass
 
     for process in (worker, relay, flower):
         assert process.alive(), process.name

@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 import pytest
 
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
+from testkit.broker import rabbitmqctl
+from testkit.postgres import query
+from testkit.waiting import wait_until
 from tests.deploy.brokers import RABBITMQ_DIR, VHOST, ComposeLikeNode, secret
 from tests.deploy.stack import (
     ADMIN_SETTINGS,
@@ -33,21 +36,12 @@ from tests.deploy.stack import (
     run_migrate,
     start_producer,
 )
-from tests.system.harness import query, rabbitmqctl, wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
 RATE = 20.0  # changes per second, each its own transaction
 DURATION = 24.0  # seconds of stream
 KILL_AFTER = 150  # committed changes before the kill (about a third of the stream)
-
-
-def consumers(cluster) -> int:
-    connection, channel = cluster.channel(VHOST)
-    try:
-        return channel.queue_declare(SYNC_QUEUE, passive=True).method.consumer_count
-    finally:
-        connection.close()
 
 
 def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_deploy_stack):
@@ -63,7 +57,7 @@ def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_
 
     worker = stack.start("catalog-worker", env=production(stack, CATALOG_SETTINGS, cluster.service_url("catalog")))
     relay = stack.start("admin-relay", env=production(stack, ADMIN_SETTINGS, cluster.service_url("product_admin")))
-    wait_until(lambda: consumers(cluster) > 0, timeout=90, interval=0.3, what="the worker consumes the sync queue")
+    stack.wait_for_consumers(timeout=90)
 
     # Declared by rabbitmq-init once all three nodes had joined: the initial group is the whole cluster.
     members = cluster.quorum_status(SYNC_QUEUE)
@@ -106,9 +100,8 @@ def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_
 
         assert producer.wait(timeout=DURATION + 60) == 0
     finally:
-        if producer.poll() is None:
+        if producer.alive():
             producer.kill()
-            producer.wait(10)
     stream_ended = time.monotonic()
 
     wait_until(
@@ -148,7 +141,7 @@ def test_killing_a_cluster_node_mid_stream_loses_no_change(broker_cluster, make_
     survivors = {node.port for node in cluster.nodes[1:]}
     assert any(f"127.0.0.1:{port}" in worker.log() for port in survivors), "worker never reconnected"
     assert victim.node not in [name for name, state in members_after.items() if state == "leader"]
-    assert cluster.queue_depth(VHOST, DEAD_LETTER_QUEUE) == 0
+    assert stack.queues.depth(DEAD_LETTER_QUEUE) == 0
 
 
 def test_the_shipped_cluster_config_forms_the_cluster_by_itself():

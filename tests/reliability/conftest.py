@@ -1,13 +1,12 @@
-import contextlib
 import json
+from collections.abc import Iterator
 
 import pytest
 
-from tests.reliability.pgcluster import ThrowawayPostgres
+from testkit import broker as rabbit
+from testkit.pgcluster import ThrowawayPostgres
+from tests.reliability.figures import FAST_RECOVERY
 from tests.reliability.scenarios import ROWS_FILE, table
-from tests.reliability.stacks import build_stack, teardown_stack
-from tests.system.conftest import db_templates, shared_broker  # noqa: F401 - fixtures reused
-from tests.system.harness import ThrowawayBroker
 
 # Rows of this session only (a conftest below the root is loaded at collection, after
 # pytest_sessionstart would have run).
@@ -15,54 +14,28 @@ ROWS_FILE.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
-def module_broker():
+def module_broker() -> Iterator[rabbit.ThrowawayBroker]:
     """One throw-away RabbitMQ node for the broker faults of a module (each scenario its own vhost)."""
-    broker = ThrowawayBroker()
-    broker.start()
-    yield broker
-    broker.destroy()
+    with rabbit.throwaway_broker() as broker:
+        yield broker
 
 
 @pytest.fixture
-def reliability_stack(request, db_templates, shared_broker):  # noqa: F811
-    """Build stacks for this test (own databases, optionally on throw-away clusters, own vhost)."""
-    built, clusters = [], []
+def reliability_stack(make_stack):
+    """Stacks with the settings of quick recovery (FAST_RECOVERY), optionally with a database on a
+    throw-away PostgreSQL cluster of its own (destroyed after the stack)."""
 
     def make(*, broker=None, admin_pg=False, catalog_pg=False):
-        pgs = {}
+        clusters = {}
         for side, wanted in (("admin_pg", admin_pg), ("catalog_pg", catalog_pg)):
             if wanted:
                 cluster = ThrowawayPostgres()
-                clusters.append(cluster)
+                make_stack.after_close(cluster.destroy)
                 cluster.start()
-                pgs[side] = cluster
-        stack = build_stack(
-            request.node.name[:60].replace("[", "-").replace("]", "").replace(" ", "_"),
-            broker or shared_broker,
-            db_templates,
-            **pgs,
-        )
-        built.append(stack)
-        return stack
+                clusters[side] = cluster
+        return make_stack(broker, env=FAST_RECOVERY, **clusters)
 
-    yield make
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
-    for stack in built:
-        with contextlib.suppress(Exception):
-            if failed:
-                for process in stack.processes:
-                    tail = "\n".join(process.log().splitlines()[-30:])
-                    print(f"\n----- {process.name} (last lines; full log {process.log_path}) -----\n{tail}")
-        teardown_stack(stack)
-    for cluster in clusters:
-        cluster.destroy()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
+    return make
 
 
 def pytest_terminal_summary(terminalreporter):

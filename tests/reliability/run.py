@@ -15,8 +15,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+from testkit.paths import REPO
 from tests.reliability.scenarios import ROWS_FILE, table
-from tests.system.harness import REPO
 
 LATEST = REPO / "tests" / "reliability" / "latest.md"
 

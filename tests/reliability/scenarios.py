@@ -14,8 +14,6 @@ import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,8 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tests.reliability.stacks import ReliabilityStack, figures
-from tests.system.harness import REPO, START, Process, rabbitmqctl, wait_until
+from testkit.broker import rabbitmqctl
+from testkit.paths import REPO, START
+from testkit.processes import Process
+from testkit.stack import Stack
+from testkit.waiting import wait_until
+from tests.reliability.figures import figures
 
 SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "6"))
 RATE = float(os.environ.get("RELIABILITY_RATE", "200"))
@@ -33,46 +35,6 @@ RATE = float(os.environ.get("RELIABILITY_RATE", "200"))
 LOAD_PROCESSES = int(os.environ.get("RELIABILITY_LOAD_PROCESSES", "2"))
 CONVERGE_TIMEOUT = float(os.environ.get("RELIABILITY_CONVERGE_TIMEOUT", "180"))
 ROWS_FILE = Path(os.environ.get("RELIABILITY_ROWS", str(REPO / "test-artifacts" / "reliability" / "rows.jsonl")))
-
-# Runs inside the admin's Django (manage.py shell -c). Paced to RATE changes/s for
-# SECONDS; a database error (the admin database restarted under it) drops that one
-# change, reconnects and goes on: the admin database alone says what was committed.
-LOAD = """
-import random, time
-from django.db import DatabaseError, connection
-from products.models import Product
-from products.services import product_create, product_delete, product_update
-rnd = random.Random(seed)
-live, n, errors = [], 0, 0
-start = time.monotonic()
-end = start + seconds
-while n < int(rate * seconds * 1.2):
-    now = time.monotonic()
-    if now >= end:
-        break
-    due = start + n / rate
-    if due > now:
-        time.sleep(due - now)
-    elif now - due > 1.0:  # fell behind (a fault): do not burst to catch up
-        start = now - n / rate
-    n += 1
-    price = "%d.%02d" % (rnd.randint(0, 9999), rnd.randint(0, 99))
-    try:
-        roll = rnd.random()
-        if roll < 0.45 or len(live) < 20:
-            live.append(product_create(data=dict(sku=prefix + "-" + str(n), title="P" + str(n), price=price)).pk)
-        elif roll < 0.85:
-            product_update(product_id=rnd.choice(live), data=dict(title="t" + str(n), price=price))
-        else:
-            product_delete(product_id=live.pop(rnd.randrange(len(live))))
-    except Product.DoesNotExist:
-        pass
-    except DatabaseError:
-        errors += 1
-        connection.close()
-        time.sleep(0.2)
-print("attempted", n, "database errors", errors)
-"""
 
 
 @dataclass
@@ -92,7 +54,7 @@ class Row:
 class Run:
     """What a fault function gets: the stack, its processes, and the clock of the load."""
 
-    stack: ReliabilityStack
+    stack: Stack
     seconds: float
     t0: float = 0.0
     relays: list[Process] = field(default_factory=list)
@@ -114,22 +76,23 @@ class Run:
             # Its own UTS namespace and host name, as each container of a scaled service has:
             # the start script names the node catalog@<host name>, and two nodes of one name
             # cannot both hold their exclusive pidbox queue (the second one dies).
-            process = Process(
-                "catalog-worker" + suffix,
-                [
-                    "unshare",
-                    "--uts",
-                    "sh",
-                    "-c",
-                    'hostname "$1" && exec "$2"',
-                    "sh",
-                    hostname,
-                    str(START / "catalog-worker"),
-                ],
-                self.stack.env,
-                self.stack.log_dir,
+            process = self.stack.add(
+                Process(
+                    "catalog-worker" + suffix,
+                    [
+                        "unshare",
+                        "--uts",
+                        "sh",
+                        "-c",
+                        'hostname "$1" && exec "$2"',
+                        "sh",
+                        hostname,
+                        str(START / "catalog-worker"),
+                    ],
+                    self.stack.env,
+                    self.stack.log_dir,
+                )
             )
-            self.stack.processes.append(process)
         self.workers.append(process)
         return process
 
@@ -166,7 +129,7 @@ def broker_restart(run: Run) -> None:
     run.notes.append("broker stopped and started")
 
 
-RELAY_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) WARNING products\.relay publish failed", re.M)
+RELAY_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) WARNING sync\.relay publish failed", re.M)
 
 
 def memory_alarm(run: Run) -> None:
@@ -217,7 +180,7 @@ def memory_alarm(run: Run) -> None:
     )
 
 
-def _relay_last_attempts(stack: ReliabilityStack) -> list:
+def _relay_last_attempts(stack: Stack) -> list:
     return stack.q("admin", "SELECT relay_id, last_attempt_at FROM products_relaystatus ORDER BY relay_id")
 
 
@@ -301,9 +264,7 @@ SCENARIOS = [
 # --- the runner ---------------------------------------------------------------------
 
 
-def run_scenario(
-    scenario: Scenario, stack: ReliabilityStack, *, seconds: float = SECONDS, broker: Any = None
-) -> tuple[Row, Run]:
+def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, broker: Any = None) -> tuple[Row, Run]:
     run = Run(stack=stack, seconds=seconds, broker=broker)
     for i in range(scenario.workers):
         run.start_worker(f"-{i}", hostname=f"worker{i}-{stack.name}" if scenario.workers > 1 else None)
@@ -313,22 +274,15 @@ def run_scenario(
     for relay in run.relays:
         wait_until(lambda r=relay: "relay started" in r.log(), timeout=120, interval=0.3, what="relay started")
 
-    loads = []
-    for index in range(LOAD_PROCESSES):
-        code = (
-            f"seed, seconds, rate, prefix = {random.randrange(10**9)}, {seconds}, {RATE / LOAD_PROCESSES},"
-            f" 'L{stack.name}-{index}'\n" + LOAD
+    # The load generators: paced product changes through the admin's service layer.
+    loads = [
+        stack.start_admin_action(
+            f"load-{index}",
+            *("stream", "--prefix", f"L{stack.name}-{index}", "--seed", str(random.randrange(10**9))),
+            *("--rate", str(RATE / LOAD_PROCESSES), "--seconds", str(seconds)),
         )
-        with (stack.log_dir / f"load-{index}.log").open("ab") as load_log:
-            loads.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
-                    cwd=REPO / "admin_app",
-                    env=stack.env,
-                    stdout=load_log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        for index in range(LOAD_PROCESSES)
+    ]
     run.t0 = time.monotonic()
     try:
         scenario.fault(run)
@@ -337,11 +291,10 @@ def run_scenario(
             load.wait(timeout=max(1.0, run.t0 + seconds + 120 - time.monotonic()))
     finally:
         for load in loads:
-            if load.poll() is None:
+            if load.alive():
                 load.kill()
-                load.wait(10)
     load_end = time.monotonic()
-    if any(load.returncode != 0 for load in loads):
+    if any(load.popen.returncode != 0 for load in loads):
         raise RuntimeError(f"a load generator failed; see {stack.log_dir}/load-*.log")
 
     started = max(fault_end, load_end)

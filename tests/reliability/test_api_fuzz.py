@@ -13,7 +13,7 @@ import random
 import pytest
 import requests
 
-from tests.system.harness import wait_until
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 

@@ -11,44 +11,26 @@ bigger field or a longer batch is rejected by validation and dead-lettered.
 
 import json
 import pickle
-import uuid
 from pathlib import Path
 
-import pika
 import pytest
 
-from sync_contract import MAX_BATCH, SYNC_EXCHANGE, SYNC_ROUTING_KEY, TASK_SYNC_PRODUCTS
-from tests.system.harness import wait_until
+from sync_contract import MAX_BATCH
+from testkit.events import envelope_of, wire_event
+from testkit.messages import send_task, task_body
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
-EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
-
-def event(product_id: int, version: int = 1, **overrides) -> dict:
-    data = {
-        "sku": f"BI-{product_id}",
-        "title": "bad input test",
-        "description": "",
-        "price": "1.00",
-        "image_url": "",
-        "is_active": True,
-    }
-    data.update(overrides.pop("data", {}))
-    raw = {
-        "event_id": str(uuid.uuid4()),
-        "product_id": product_id,
-        "version": version,
-        "op": "upsert",
-        "occurred_at": "2026-01-01T00:00:00+00:00",
-        "data": data,
-    }
-    raw.update(overrides)
-    return raw
+def event(product_id: int, version: int = 1, **fields) -> dict:
+    """A wire event, valid unless ``fields`` say otherwise."""
+    values = {"sku": f"BI-{product_id}", "title": "bad input test", "price": "1.00", **fields}
+    return wire_event(product_id, version, **values)
 
 
 def body(events: list) -> bytes:
-    return json.dumps([[{"schema_version": 1, "events": events}], {}, EMBED]).encode()
+    return task_body(envelope_of(*events))
 
 
 class MkdirOnLoad:
@@ -63,28 +45,6 @@ class MkdirOnLoad:
         return (os.mkdir, (self.path,))
 
 
-def publish(
-    channel, payload: bytes, *, content_type="application/json", task=TASK_SYNC_PRODUCTS, headers: bool = True
-) -> str:
-    task_id = str(uuid.uuid4())
-    props = {"content_type": content_type, "content_encoding": "utf-8", "delivery_mode": 2, "correlation_id": task_id}
-    if headers:
-        props["headers"] = {
-            "lang": "py",
-            "task": task,
-            "id": task_id,
-            "root_id": task_id,
-            "parent_id": None,
-            "group": None,
-            "retries": 0,
-            "eta": None,
-            "expires": None,
-            "origin": "reliability",
-        }
-    channel.basic_publish(SYNC_EXCHANGE, SYNC_ROUTING_KEY, payload, pika.BasicProperties(**props))
-    return task_id
-
-
 def test_bad_messages_are_dead_lettered_never_run_and_the_worker_keeps_serving(reliability_stack, tmp_path):
     stack = reliability_stack()
     worker = stack.start("catalog-worker")
@@ -92,40 +52,34 @@ def test_bad_messages_are_dead_lettered_never_run_and_the_worker_keeps_serving(r
     markers = [tmp_path / "pickle-ran", tmp_path / "yaml-ran"]
 
     bad = {
-        "malformed JSON": {"payload": b'{"this is": not json'},
+        "malformed JSON": {"body": b'{"this is": not json'},
         "pickle content type": {
-            "payload": pickle.dumps(MkdirOnLoad(str(markers[0]))),
+            "body": pickle.dumps(MkdirOnLoad(str(markers[0]))),
             "content_type": "application/x-python-serialize",
         },
         "yaml content type": {
-            "payload": f"!!python/object/apply:os.mkdir ['{markers[1]}']".encode(),
+            "body": f"!!python/object/apply:os.mkdir ['{markers[1]}']".encode(),
             "content_type": "application/x-yaml",
         },
-        "unknown task name": {"payload": body([event(9001)]), "task": "catalog.no_such_task"},
-        "missing headers": {"payload": body([event(9002)]), "headers": False},
-        "wrong field types": {"payload": body([event(9003, version="2", data={"is_active": "yes"})])},
-        "negative price": {"payload": body([event(9004, data={"price": "-1.00"})])},
-        "unknown op": {"payload": body([event(9005, op="merge")])},
-        "oversize field (2 MB description)": {"payload": body([event(9006, data={"description": "x" * 2_000_000})])},
-        "batch over MAX_BATCH": {"payload": body([event(10_000 + i) for i in range(MAX_BATCH + 1)])},
+        "unknown task name": {"body": body([event(9001)]), "task": "catalog.no_such_task"},
+        "missing headers": {"body": body([event(9002)]), "with_headers": False},
+        "wrong field types": {"body": body([{**event(9003, is_active="yes"), "version": "2"}])},
+        "negative price": {"body": body([event(9004, price="-1.00")])},
+        "unknown op": {"body": body([event(9005, op="merge")])},
+        "oversize field (2 MB description)": {"body": body([event(9006, description="x" * 2_000_000)])},
+        "batch over MAX_BATCH": {"body": body([event(10_000 + i) for i in range(MAX_BATCH + 1)])},
         # Good events beside one bad one: the message is all or nothing.
-        "one bad event in a good batch": {
-            "payload": body([event(9100), event(9101), event(9102, data={"price": "NaN"})])
-        },
+        "one bad event in a good batch": {"body": body([event(9100), event(9101), event(9102, price="NaN")])},
     }
-    connection, channel = stack.broker.channel(stack.vhost)
-    channel.confirm_delivery()
-    try:
+    with stack.queues.channel() as channel:
         for spec in bad.values():
-            publish(channel, **spec)
+            send_task(channel, **spec)
         # The next good message, then a newer and an older version of one product.
-        publish(channel, body([event(5000)]))
+        send_task(channel, body([event(5000)]))
         wait_until(lambda: 5000 in stack.catalog_live(), timeout=90, what="the good message applied")
-        publish(channel, body([event(5001, version=2)]))
+        send_task(channel, body([event(5001, version=2)]))
         wait_until(lambda: stack.catalog_live().get(5001, (0,))[0] == 2, timeout=60, what="version 2 applied")
-        stale_id = publish(channel, body([event(5001, version=1, data={"title": "late"})]))
-    finally:
-        connection.close()
+        stale_id = send_task(channel, body([event(5001, version=1, title="late")]))
 
     def stale_result():
         rows = stack.q(

@@ -13,12 +13,16 @@ import re
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.system.harness import REPO, STAFF_USER, rabbitmqctl, wait_until
-from tests.system.snippets import edit_products
+from testkit.broker import rabbitmqctl
+from testkit.paths import REPO
+from testkit.processes import run_manage
+from testkit.users import STAFF_USER
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
@@ -71,7 +75,7 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
     # Flower binds its event queue a little after it answers; events sent before are not
     # for it. Edit until it lists a task (bounded).
     for round_ in range(6):
-        stack.admin_shell(edit_products(f"{marker}-{round_}", count=1))
+        stack.edit_products(f"{marker}-{round_}", 1)
         with contextlib.suppress(TimeoutError):
             wait_until(flower_tasks, timeout=15, interval=0.5, what="flower lists a task")
             break
@@ -103,16 +107,8 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
         broker_url.replace(":" + broker_url.split(":")[2].split("@")[0] + "@", ":wrong@"),
         broker_url.replace(f":{stack.broker.port}/", ":1/"),
     ):
-        for project_dir in ("admin_app", "catalog_worker"):
-            result = subprocess.run(
-                [sys.executable, "manage.py", "check"],
-                cwd=REPO / project_dir,
-                env={**stack.env, "CELERY_BROKER_URL": broken},
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
+        for project in ("admin", "catalog"):
+            result = run_manage(project, "check", env={**stack.env, "CELERY_BROKER_URL": broken}, check=False)
             outputs.append(result.stdout + result.stderr)
     assert sum("sync.W021" in out for out in outputs) == 4, outputs
     return outputs
@@ -120,9 +116,7 @@ def _flower_checks(stack, marker: str, broker_url: str) -> list[str]:
 
 def test_admin_api_needs_staff_and_session_writes_need_csrf(reliability_stack):
     stack = reliability_stack()
-    stack.admin_shell(
-        "from django.contrib.auth.models import User\nUser.objects.create_user('plain', password='plain-password-123')"
-    )
+    stack.admin_action("create-user", "plain", "--password", "plain-password-123")
     stack.start("admin-web")
     stack.start("catalog-web")
     url = stack.url("admin", "/api/products/")
@@ -165,6 +159,11 @@ def test_admin_api_needs_staff_and_session_writes_need_csrf(reliability_stack):
         assert getattr(requests, method)(catalog, json={}, timeout=10).status_code in (401, 403, 405)
 
 
+def is_test_code(path: str) -> bool:
+    """The suites and their toolkit (testkit/)."""
+    return path.startswith(("tests/", "testkit/")) or "/tests/" in path
+
+
 def test_no_pickle_anywhere():
     """JSON only on both sides (settings); a pickle message is dead-lettered (test_bad_input)."""
     from sync_contract import celery_settings
@@ -177,7 +176,7 @@ def test_no_pickle_anywhere():
     ).stdout.split()
     offenders = []
     for path in tracked:
-        if path.startswith("tests/") or "/tests/" in path:
+        if is_test_code(path):
             continue  # tests publish pickle on purpose, to prove it is refused
         text = (REPO / path).read_text(errors="replace")
         if re.search(
@@ -191,29 +190,17 @@ def test_no_pickle_anywhere():
 
 
 PRODUCTION = {
-    "admin": ("admin_app", "admin_project.settings.production", "ADMIN_DATABASE_URL"),
-    "catalog": ("catalog_worker", "catalog_project.settings.production", "CATALOG_DATABASE_URL"),
+    "admin": ("admin_project.settings.production", "ADMIN_DATABASE_URL"),
+    "catalog": ("catalog_project.settings.production", "CATALOG_DATABASE_URL"),
 }
-
-
-def _manage(project_dir: str, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO / project_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("service", sorted(PRODUCTION))
 def test_production_settings_pass_the_deploy_check_and_need_their_secrets(service, db_templates):
-    project_dir, settings_module, db_var = PRODUCTION[service]
+    settings_module, db_var = PRODUCTION[service]
     template = db_templates[0] if service == "admin" else db_templates[1]
     env = {
-        "PATH": f"{REPO / '.venv' / 'bin'}:/usr/bin:/bin",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": settings_module,
         # What a production deployment sets (served behind TLS).
         "DJANGO_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
@@ -222,12 +209,14 @@ def test_production_settings_pass_the_deploy_check_and_need_their_secrets(servic
         "DJANGO_ALLOWED_HOSTS": "shop.example.com",
         "DJANGO_SECURE_COOKIES": "1",
     }
-    result = _manage(project_dir, env, "check", "--deploy", "--fail-level", "WARNING", "--tag", "security")
+    result = run_manage(
+        service, "check", "--deploy", "--fail-level", "WARNING", "--tag", "security", env=env, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
     for missing in ("DJANGO_SECRET_KEY", "CELERY_BROKER_URL", db_var):
         short = {k: v for k, v in env.items() if k != missing}
-        result = _manage(project_dir, short, "check")
+        result = run_manage(service, "check", env=short, check=False)
         assert result.returncode != 0, missing
         assert f"{missing} must be set" in result.stderr, result.stderr[-500:]
 
@@ -254,7 +243,7 @@ def test_no_secret_in_the_repository():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     found = []
     for path in tracked:
-        if path.startswith("tests/") or "/tests/" in path:
+        if is_test_code(path):
             continue  # test fixtures use throw-away values on purpose
         try:
             text = (REPO / path).read_text()

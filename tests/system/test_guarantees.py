@@ -4,30 +4,18 @@ Tests that stop the broker run their own throw-away RabbitMQ node; the others us
 their own vhost on the machine's broker and their own databases.
 """
 
-import json
 import time
-import uuid
 
-import pika
 import pytest
 import requests
 
-from sync_contract import DEAD_LETTER_QUEUE, SYNC_EXCHANGE, SYNC_QUEUE, SYNC_ROUTING_KEY, TASK_SYNC_PRODUCTS
-from tests.system.harness import pg_connect, query, wait_until
-from tests.system.snippets import PUBLISH_REVERSED_TWICE, edit_products
+from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
+from testkit.events import envelope_of, wire_event
+from testkit.messages import send_task, task_body
+from testkit.postgres import pg_connect, query
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
-
-
-def wait_for_consumer(stack, timeout: float = 60) -> None:
-    def consuming():
-        connection, channel = stack.broker.channel(stack.vhost)
-        try:
-            return channel.queue_declare(SYNC_QUEUE, passive=True).method.consumer_count > 0
-        finally:
-            connection.close()
-
-    wait_until(consuming, timeout=timeout, interval=0.2, what="a worker consumes the sync queue")
 
 
 def backends_waiting_on_lock(dbname: str, statement: str) -> int:
@@ -94,7 +82,7 @@ def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker
 def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_stack):
     stack = make_stack()
     stack.start("catalog-worker")
-    stack.admin_shell(edit_products("dup", count=30))
+    stack.edit_products("dup", 30)
     assert stack.pending_outbox() == 30
 
     # The relay marks its rows inside the round's transaction and commits after the
@@ -150,7 +138,7 @@ def test_relay_killed_between_publish_and_mark_duplicates_without_effect(make_st
 def test_worker_killed_mid_batch_loses_nothing(make_stack):
     stack = make_stack()
     stack.start("admin-relay")
-    stack.admin_shell(edit_products("kill", count=40, updates=10))
+    stack.edit_products("kill", 40, updates=10)
     wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published")
 
     # The worker's upsert will wait on this lock: it is mid-batch, message unacked.
@@ -171,7 +159,7 @@ def test_worker_killed_mid_batch_loses_nothing(make_stack):
         blocker.close()
     assert stack.catalog_live() == {}
     wait_until(
-        lambda: stack.broker.queue_depth(stack.vhost, SYNC_QUEUE) > 0,
+        lambda: stack.queues.depth(SYNC_QUEUE) > 0,
         timeout=30,
         what="unacked messages back in the queue",
     )
@@ -179,17 +167,14 @@ def test_worker_killed_mid_batch_loses_nothing(make_stack):
     stack.start("catalog-worker", suffix="-restarted")
     wait_until(stack.catalog_matches_admin, timeout=60, what="catalog equals admin after redelivery")
     assert len(stack.catalog_live()) == 40
-    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 0
+    assert stack.queues.depth(DEAD_LETTER_QUEUE) == 0
 
 
 def test_duplicates_in_reverse_order_leave_catalog_equal_to_admin(make_stack):
     stack = make_stack()
-    ids = [int(i) for i in stack.admin_shell(edit_products("rev", count=6, updates=4, deletes=2)).split(",")]
-    stack.admin_shell(
-        "from products.services import product_update\n"
-        f"for _ in range(3): product_update(product_id={ids[0]}, data=dict(title='again'))"
-    )
-    sent = int(stack.admin_shell(PUBLISH_REVERSED_TWICE))
+    ids = stack.edit_products("rev", 6, updates=4, deletes=2)
+    stack.admin_action("update", "--product-id", str(ids[0]), "--times", "3", "--title", "again")
+    sent = int(stack.admin_action("publish-reversed-twice"))
     assert sent == 6 + 4 + 2 + 3
 
     # One process, one message at a time: delivery order is queue order (newest first).
@@ -204,80 +189,26 @@ def test_duplicates_in_reverse_order_leave_catalog_equal_to_admin(make_stack):
     assert stack.catalog_live()[ids[0]][0] == 5  # created, updated, updated three more times
 
 
-def _celery_message(channel, envelope_body: bytes, *, content_type: str = "application/json") -> str:
-    task_id = str(uuid.uuid4())
-    headers = {
-        "lang": "py",
-        "task": TASK_SYNC_PRODUCTS,
-        "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "eta": None,
-        "expires": None,
-        "origin": "system-test",
-    }
-    channel.basic_publish(
-        SYNC_EXCHANGE,
-        SYNC_ROUTING_KEY,
-        envelope_body,
-        pika.BasicProperties(
-            content_type=content_type,
-            content_encoding="utf-8",
-            headers=headers,
-            correlation_id=task_id,
-            delivery_mode=2,
-        ),
-    )
-    return task_id
-
-
 def test_poison_messages_are_dead_lettered_and_the_worker_keeps_serving(make_stack):
     stack = make_stack()
     stack.start("catalog-worker")
-    wait_for_consumer(stack)
+    stack.wait_for_consumers()
 
-    bad_event = {
-        "event_id": str(uuid.uuid4()),
-        "product_id": 999,
-        "version": 1,
-        "op": "upsert",
-        "occurred_at": "2026-01-01T00:00:00+00:00",
-        "data": {
-            "sku": "BAD",
-            "title": "negative",
-            "description": "",
-            "price": "-1.00",
-            "image_url": "",
-            "is_active": True,
-        },
-    }
-    bad_body = json.dumps(
-        [
-            [{"schema_version": 1, "events": [bad_event]}],
-            {},
-            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-        ]
-    ).encode()
-    connection, channel = stack.broker.channel(stack.vhost)
-    channel.confirm_delivery()
-    try:
-        _celery_message(channel, b"{this is not json")
-        _celery_message(channel, bad_body)
-    finally:
-        connection.close()
+    bad_body = task_body(envelope_of(wire_event(999, 1, sku="BAD", title="negative", price="-1.00")))
+    with stack.queues.channel() as channel:
+        send_task(channel, b"{this is not json")
+        send_task(channel, bad_body)
 
     stack.start("admin-relay")
-    stack.admin_shell(edit_products("good", count=1))
+    stack.edit_products("good", 1)
     wait_until(stack.catalog_matches_admin, timeout=60, what="the good change applied after the poison")
     assert 999 not in stack.catalog_live()
     wait_until(
-        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2,
+        lambda: stack.queues.depth(DEAD_LETTER_QUEUE) == 2,
         timeout=30,
         what="both poison messages dead-lettered",
     )
-    dead = stack.broker.drain(stack.vhost, DEAD_LETTER_QUEUE)
+    dead = stack.queues.drain(DEAD_LETTER_QUEUE)
     bodies = sorted(body for _, body in dead)
     assert bodies == sorted([b"{this is not json", bad_body])
     assert all(props.headers["x-death"][0]["reason"] == "rejected" for props, _ in dead)

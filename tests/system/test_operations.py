@@ -9,36 +9,31 @@ import pytest
 import requests
 
 from sync_contract import DEAD_LETTER_QUEUE, MAX_BATCH
-from tests.system.harness import START, query, wait_until
-from tests.system.ops_helpers import (
-    admin_products,
-    publish_task,
-    staff_auth,
-    start_services,
-    valid_envelope,
-    wrap_task,
-)
-from tests.system.test_guarantees import wait_for_consumer
+from testkit.broker import REFUSING_URL
+from testkit.events import envelope_of, wire_event
+from testkit.http import create_products
+from testkit.messages import new_task_id, send_dead_letter, send_task, task_body
+from testkit.paths import START
+from testkit.postgres import query
+from testkit.users import STAFF_PASSWORD, STAFF_USER
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
-REFUSING_BROKER = "amqp://guest:guest@127.0.0.1:1//"
+STAFF = (STAFF_USER, STAFF_PASSWORD)
+
+
+def admin_products(api: requests.Session, stack) -> dict[int, dict]:
+    body = api.get(stack.url("admin", "/api/products/"), timeout=10).json()
+    return {p["id"]: p for p in body["results"]}
 
 
 def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(make_stack):
     stack = make_stack()
     fast_drift = {"DRIFT_CHECK_INTERVAL": "2", "DRIFT_GRACE_SECONDS": "1"}
-    start_services(stack, env=fast_drift)
+    stack.start_services(env=fast_drift)
     api = stack.admin_api()
-    ids = []
-    for i in range(3):
-        response = api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"OPS-{i}", "title": f"Ops {i}", "price": "4.00"},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        ids.append(response.json()["id"])
+    ids = [p["id"] for p in create_products(api, stack.url("admin"), prefix="OPS", count=3, price="4.00")]
     # "applied" comes from the real catalog web process, over HTTP.
     wait_until(
         lambda: {p["sync_state"] for p in admin_products(api, stack).values()} == {"applied"},
@@ -74,10 +69,10 @@ def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(m
     # Metrics: protected, then real numbers from both services.
     assert requests.get(stack.url("admin", "/metrics"), timeout=5).status_code == 401
     assert requests.get(stack.url("catalog", "/metrics"), timeout=5).status_code == 401
-    admin_metrics = requests.get(stack.url("admin", "/metrics"), auth=staff_auth(), timeout=10).text
+    admin_metrics = requests.get(stack.url("admin", "/metrics"), auth=STAFF, timeout=10).text
     assert "sync_outbox_backlog 0.0" in admin_metrics
     assert "sync_relay_publishing{" in admin_metrics
-    catalog_metrics = requests.get(stack.url("catalog", "/metrics"), auth=staff_auth(), timeout=10).text
+    catalog_metrics = requests.get(stack.url("catalog", "/metrics"), auth=STAFF, timeout=10).text
     assert 'catalog_sync_events_total{outcome="applied"} 4.0' in catalog_metrics  # 3 + the repaired one
     assert 'catalog_sync_lag_recent_seconds_bucket{le="+Inf"} 3.0' in catalog_metrics
 
@@ -93,13 +88,15 @@ def test_staff_see_applied_and_the_drift_check_repairs_a_lost_change_by_itself(m
 def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stack):
     stack = make_stack()
     stack.start("catalog-worker")
-    wait_for_consumer(stack)
-    undecodable = publish_task(stack, b"{this is not json")
-    invalid = publish_task(stack, wrap_task({"schema_version": 1, "events": []}))
-    limited = publish_task(stack, wrap_task(valid_envelope(4242)), dead_letter=True)
-    wait_until(
-        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 3, timeout=30, what="three dead letters"
-    )
+    stack.wait_for_consumers()
+    limited = new_task_id()
+    with stack.queues.channel() as channel:
+        undecodable = send_task(channel, b"{this is not json")
+        invalid = send_task(channel, task_body(envelope_of()))
+        # As if the sync queue had dead-lettered it at its delivery limit:
+        replayable = task_body(envelope_of(wire_event(4242, 1, sku="REPLAYED")))
+        send_dead_letter(channel, replayable, reason="delivery_limit", task_id=limited)
+    wait_until(lambda: stack.queues.depth(DEAD_LETTER_QUEUE) == 3, timeout=30, what="three dead letters")
 
     listing = stack.manage("catalog", "dead_letters", "list").stdout
     assert "3 message(s)" in listing
@@ -113,22 +110,22 @@ def test_dead_letters_are_listed_with_their_reason_replayed_and_purged(make_stac
 
     stack.manage("catalog", "dead_letters", "replay", limited)
     wait_until(lambda: 4242 in stack.catalog_live(), timeout=30, what="the replayed message applied")
-    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2
+    assert stack.queues.depth(DEAD_LETTER_QUEUE) == 2
 
     # Replaying an invalid message sends it back, and the worker dead-letters it again.
     stack.manage("catalog", "dead_letters", "replay", invalid)
     wait_until(
-        lambda: stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 2,
+        lambda: stack.queues.depth(DEAD_LETTER_QUEUE) == 2,
         timeout=30,
         what="the invalid one back in the dead-letter queue",
     )
     stack.manage("catalog", "dead_letters", "purge", "--yes")
-    assert stack.broker.queue_depth(stack.vhost, DEAD_LETTER_QUEUE) == 0
+    assert stack.queues.depth(DEAD_LETTER_QUEUE) == 0
 
 
 def test_relay_and_migrate_start_with_the_broker_down(make_stack):
     stack = make_stack()
-    down = {"CELERY_BROKER_URL": REFUSING_BROKER}
+    down = {"CELERY_BROKER_URL": REFUSING_URL}
     stack.manage("admin", "migrate", "--noinput", env=down, timeout=60)
     stack.manage("catalog", "migrate", "--noinput", env=down, timeout=60)
     relay = stack.start("admin-relay", env=down)
@@ -136,9 +133,7 @@ def test_relay_and_migrate_start_with_the_broker_down(make_stack):
     log = relay.log()
     assert "sync.W021" in log
     assert "guest:guest@" not in log
-    stack.admin_shell(
-        "from products.services import product_create\nproduct_create(data=dict(sku='DOWN-1', title='t', price='1.00'))"
-    )
+    stack.edit_products("DOWN", 1)
     wait_until(
         lambda: query(stack.admin_db, "SELECT count(*) FROM products_relaystatus WHERE consecutive_failures > 0")[0][0],
         timeout=30,
@@ -149,11 +144,8 @@ def test_relay_and_migrate_start_with_the_broker_down(make_stack):
 
 def test_queues_with_other_arguments_stop_every_start_script(make_stack):
     stack = make_stack()
-    connection, channel = stack.broker.channel(stack.vhost)
-    try:
+    with stack.queues.channel() as channel:
         channel.queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic: not what the contract declares
-    finally:
-        connection.close()
     for project in ("admin", "catalog"):
         with pytest.raises(subprocess.CalledProcessError) as failed:
             stack.manage(project, "check", timeout=60)

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from tests.system.harness import START, wait_until
-from tests.system.snippets import edit_products
+from testkit.paths import START
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(180)]
 
@@ -21,7 +21,7 @@ def test_relay_stops_cleanly_on_sigterm_and_publishes_after_restart(make_stack):
     assert "relay stopped" in relay.log()
 
     # Changes committed while no relay runs wait in the outbox, then go out.
-    stack.admin_shell(edit_products("sigterm", count=5))
+    stack.edit_products("sigterm", 5)
     assert stack.pending_outbox() == 5
     stack.start("catalog-worker")
     stack.start("admin-relay", suffix="-again")

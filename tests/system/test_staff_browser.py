@@ -10,14 +10,15 @@ browser download is not used.
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.system.harness import ARTIFACTS, STAFF_PASSWORD, STAFF_USER, wait_until
-from tests.system.ops_helpers import start_services, wait_http
+from testkit.http import create_products, wait_http
+from testkit.paths import ARTIFACTS
+from testkit.users import STAFF_PASSWORD, STAFF_USER
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
@@ -51,13 +52,18 @@ def browser():
 
 def reload_until(page, predicate, *, timeout: float, what: str) -> None:
     """Reload the page until ``predicate(page)`` holds (staff pressing F5), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate(page):
-        if time.monotonic() > deadline:
-            page.screenshot(path=str(SHOTS / "timeout.png"), full_page=True)
-            raise TimeoutError(f"{what} not seen within {timeout}s")
-        page.wait_for_timeout(300)
+
+    def seen() -> bool:
+        if predicate(page):
+            return True
         page.reload()
+        return False
+
+    try:
+        wait_until(seen, timeout=timeout, interval=0.3, what=what)
+    except TimeoutError:
+        page.screenshot(path=str(SHOTS / "timeout.png"), full_page=True)
+        raise
 
 
 def state_of(page, sku: str) -> str:
@@ -67,8 +73,7 @@ def state_of(page, sku: str) -> str:
 
 def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, browser):
     stack = make_stack()
-    start_services(
-        stack,
+    stack.start_services(
         "catalog-worker",
         "admin-relay",
         "admin-web",
@@ -136,13 +141,7 @@ def test_staff_create_edit_delete_and_watch_the_sync_in_a_browser(make_stack, br
     )
 
     # A few more changes (an import, say), so the lag chart has something to show.
-    api = stack.admin_api()
-    for i in range(8):
-        assert api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"MORE-{i}", "title": f"More {i}", "price": "1.00"},
-            timeout=10,
-        ).ok
+    create_products(stack.admin_api(), stack.url("admin"), prefix="MORE", count=8, price="1.00")
     wait_until(lambda: len(stack.catalog_live()) == 8, timeout=30, what="the other products applied")
 
     # The sync health page: nothing waiting, lag measured, and (after a drift run) agreement.

@@ -5,9 +5,8 @@ import time
 import pytest
 import requests
 
-from tests.system.harness import wait_until
-from tests.system.ops_helpers import wait_http
-from tests.system.snippets import edit_products
+from testkit.http import create_products, wait_http
+from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
 
@@ -18,7 +17,7 @@ def test_relay_and_worker_make_the_catalog_equal_the_admin(make_stack):
     stack.start("catalog-worker")
     stack.start("admin-relay")
 
-    stack.admin_shell(edit_products("int", count=600, updates=150, deletes=40))
+    stack.edit_products("int", 600, updates=150, deletes=40)
 
     wait_until(stack.catalog_matches_admin, timeout=90, interval=0.2, what="catalog equals admin")
     assert len(stack.catalog_live()) == 560
@@ -34,27 +33,17 @@ def test_relay_and_worker_make_the_catalog_equal_the_admin(make_stack):
 def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
     """End to end: staff edit through the admin API; the catalog API and Flower follow."""
     stack = make_stack()
-    for script in ("catalog-worker", "admin-relay", "admin-web", "catalog-web", "flower"):
-        stack.start(script)
-    wait_http(stack.url("admin", "/admin/login/"))
-    wait_http(stack.url("catalog", "/api/products/"))
+    stack.start_services()
+    stack.start("flower")
     wait_http(stack.url("flower", "/api/tasks"), status=401)
 
     assert requests.get(stack.url("admin", "/api/products/"), timeout=5).status_code in (401, 403)
     basic = stack.admin_api(basic_auth=True)
     assert basic.get(stack.url("admin", "/api/products/"), timeout=10).status_code == 200
     api = stack.admin_api()
-    created = []
-    for i in range(3):
-        response = api.post(
-            stack.url("admin", "/api/products/"),
-            json={"sku": f"E2E-{i}", "title": f"Thing {i}", "price": "10.00"},
-            timeout=10,
-        )
-        assert response.status_code == 201, response.text
-        assert response.json()["version"] == 1
-        created.append(response.json()["id"])
-    first, second, third = created
+    created = create_products(api, stack.url("admin"), prefix="E2E", count=3, price="10.00")
+    assert [p["version"] for p in created] == [1, 1, 1]
+    first, second, third = (p["id"] for p in created)
 
     started = time.monotonic()
     wait_until(
@@ -79,7 +68,7 @@ def test_admin_api_changes_reach_catalog_api_and_flower(make_stack):
         body = requests.get(stack.url("catalog", "/api/products/"), timeout=3).json()
         return {p["id"]: (p["version"], p["title"], p["price"], p["is_active"]) for p in body["results"]}
 
-    expected = {first: (2, "Renamed", "11.00", False), second: (2, "Thing 1", "12.50", True)}
+    expected = {first: (2, "Renamed", "11.00", False), second: (2, "E2E 1", "12.50", True)}
     wait_until(lambda: catalog_api_view() == expected, timeout=30, what="catalog API shows the edits")
     assert requests.get(stack.url("catalog", f"/api/products/{third}/"), timeout=3).status_code == 404
     assert stack.catalog_matches_admin()

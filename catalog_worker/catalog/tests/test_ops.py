@@ -1,0 +1,293 @@
+"""The catalog's operations side: sync endpoints, counters and metrics, dead letters, log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from io import StringIO
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from catalog import dead_letters
+from catalog.counters import counter_totals
+from catalog.models import CatalogProduct, DeadLetterNote
+from catalog.services import catalog_apply_events
+from catalog.tasks import sync_products
+from sync_contract.names import SYNC_QUEUE
+from testkit.events import envelope_of, product_event
+from testkit.messages import new_task_id, send_dead_letter, task_body
+from testkit.users import basic_auth
+
+pytestmark = pytest.mark.django_db
+
+
+def age(product_id: int, *, applied_ago: float, lag: float) -> None:
+    applied = timezone.now() - timedelta(seconds=applied_ago)
+    occurred = applied - timedelta(seconds=lag)
+    CatalogProduct.objects.filter(pk=product_id).update(applied_at=applied, occurred_at=occurred)
+
+
+# --- /api/sync/ -------------------------------------------------------------------------------
+
+
+def test_versions_by_ids_include_tombstones_and_leave_out_unknown_ids(client) -> None:
+    catalog_apply_events(events=[product_event(1, 3), product_event(2, 2, op="delete"), product_event(5, 1)])
+
+    body = client.get("/api/sync/versions/", {"ids": "1,2,3"}).json()
+
+    assert body == {"products": [{"id": 1, "version": 3, "deleted": False}, {"id": 2, "version": 2, "deleted": True}]}
+
+
+def test_versions_page_through_every_row_in_order(client) -> None:
+    catalog_apply_events(events=[product_event(i, 1, op="delete" if i == 4 else "upsert") for i in range(1, 6)])
+
+    first = client.get("/api/sync/versions/", {"after": 0, "limit": 2}).json()
+    second = client.get("/api/sync/versions/", {"after": first["next_after"], "limit": 2}).json()
+    last = client.get("/api/sync/versions/", {"after": second["next_after"], "limit": 2}).json()
+
+    assert [r["id"] for r in first["products"] + second["products"] + last["products"]] == [1, 2, 3, 4, 5]
+    assert (first["next_after"], second["next_after"], last["next_after"]) == (2, 4, None)
+    assert second["products"][1] == {"id": 4, "version": 1, "deleted": True}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"ids": "1,x"}, {"ids": ",".join(map(str, range(1, 1002)))}, {"after": "-1"}, {"limit": "0"}, {"limit": "100000"}],
+)
+def test_bad_version_queries_are_400(client, params) -> None:
+    assert client.get("/api/sync/versions/", params).status_code == 400
+
+
+def test_lag_reports_percentiles_and_a_series_of_recent_applies(client) -> None:
+    catalog_apply_events(events=[product_event(i, 1) for i in range(1, 11)])
+    for i in range(1, 11):
+        age(i, applied_ago=30 * i, lag=0.1 * i)  # 0.1 .. 1.0 s, spread over five minutes
+    catalog_apply_events(events=[product_event(99, 1)])
+    age(99, applied_ago=3600, lag=50)  # outside the window
+
+    body = client.get("/api/sync/lag/", {"minutes": 15}).json()
+
+    assert body["count"] == 10
+    assert body["p50_seconds"] == pytest.approx(0.55, abs=0.01)
+    assert body["p95_seconds"] == pytest.approx(0.955, abs=0.01)
+    assert body["max_seconds"] == pytest.approx(1.0, abs=0.01)
+    assert sum(p["count"] for p in body["series"]) == 10
+    assert len(body["series"]) >= 5
+    assert client.get("/api/sync/lag/", {"minutes": "0"}).status_code == 400
+
+
+# --- counters, metrics, logs -----------------------------------------------------------------
+
+
+def test_each_batch_is_counted_and_logged_with_its_products(caplog) -> None:
+    envelope = envelope_of(product_event(1, 1), product_event(2, 1), product_event(2, 2))
+    with caplog.at_level(logging.INFO, logger="catalog.tasks"):
+        sync_products.apply(args=[envelope], task_id="batch-task").get()
+        sync_products.apply(args=[envelope]).get()  # the same again: all stale
+
+    assert counter_totals() == (2, 4, 2)
+    line = next(r.message for r in caplog.records if r.message.startswith("batch of 3 events task_id=batch-task"))
+    assert "applied=2 stale=1 products=1:1,2:1,2:2" in line
+
+
+def test_a_single_event_logs_its_ids() -> None:
+    event = product_event(7, 3)
+    logger = logging.getLogger("catalog.tasks")
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        sync_products.apply(args=[envelope_of(event)]).get()
+    finally:
+        logger.removeHandler(handler)
+    message = records[-1].getMessage()
+    assert f"event_id={event.event_id} product_id=7 version=3" in message
+
+
+def test_metrics_need_staff_or_the_scrape_credential(client, staff_user, settings) -> None:
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", "wrong")).status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff")).status_code == 200
+    settings.METRICS_BASIC_AUTH = ("prom", "s3cret")
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cret")).status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cre")).status_code == 401
+
+
+def test_metrics_report_counts_products_and_the_lag_histogram(staff_client) -> None:
+    sync_products.apply(args=[envelope_of(product_event(1, 1), product_event(2, 1), product_event(3, 1, op="delete"))])
+    sync_products.apply(args=[envelope_of(product_event(1, 1))])
+    age(1, applied_ago=10, lag=0.3)
+    age(2, applied_ago=10, lag=20)
+    age(3, applied_ago=3600, lag=1)  # outside the window
+
+    text = staff_client.get("/metrics").content.decode()
+
+    assert 'catalog_sync_events_total{outcome="applied"} 3.0' in text
+    assert 'catalog_sync_events_total{outcome="skipped"} 1.0' in text
+    assert "catalog_sync_batches_total 2.0" in text
+    assert 'catalog_products{state="live"} 2.0' in text
+    assert 'catalog_products{state="deleted"} 1.0' in text
+    assert 'catalog_sync_lag_recent_seconds_bucket{le="0.25"} 0.0' in text
+    assert 'catalog_sync_lag_recent_seconds_bucket{le="0.5"} 1.0' in text
+    assert 'catalog_sync_lag_recent_seconds_bucket{le="30"} 2.0' in text
+    assert 'catalog_sync_lag_recent_seconds_bucket{le="+Inf"} 2.0' in text
+    assert "catalog_sync_lag_recent_seconds_gsum 20.3" in text
+
+
+# --- dead letters (the real broker, a vhost of this module) --------------------------------------
+
+
+@pytest.fixture
+def three_dead(broker):
+    """An invalid payload (reason in the task results), an undecodable body (a note), a delivery-limit one."""
+    invalid_id, limit_id = new_task_id(), new_task_id()
+    TaskResult.objects.create(
+        task_id=invalid_id,
+        status="FAILURE",
+        task_name="catalog.sync_products",
+        result=json.dumps({"exc_type": "InvalidPayload", "exc_message": ["events[0].data.price must be >= 0"]}),
+    )
+    undecodable = b"{not json"
+    dead_letters.record_undecodable(
+        SimpleNamespace(headers={}, body=undecodable, content_type="application/json"), ValueError("Expecting value")
+    )
+    valid = task_body(envelope_of(product_event(42, 1)))
+    with broker.channel() as channel:
+        send_dead_letter(channel, task_body({"schema_version": 1, "events": []}), reason="rejected", task_id=invalid_id)
+        send_dead_letter(channel, undecodable, reason="rejected", task_id=None)
+        send_dead_letter(channel, valid, reason="delivery_limit", task_id=limit_id)
+    rejected_id = new_task_id()  # what Celery stores when the task raises Reject
+    TaskResult.objects.create(
+        task_id=rejected_id,
+        status="FAILURE",
+        task_name="catalog.sync_products",
+        result=json.dumps(
+            {
+                "exc_type": "Reject",
+                "exc_module": "celery.exceptions",
+                "exc_message": ["events must be a list of 1..500 items", False],
+            }
+        ),
+    )
+    assert dead_letters._result_reason(TaskResult.objects.get(task_id=rejected_id).result) == (
+        "rejected by the task: events must be a list of 1..500 items"
+    )
+    return {
+        "invalid": invalid_id,
+        "undecodable": dead_letters.message_key({}, undecodable),
+        "limit": limit_id,
+        "valid_body": valid,
+    }
+
+
+def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead, celery_app) -> None:
+    depth, letters = dead_letters.browse(celery_app)
+
+    assert depth == 3
+    by_key = {letter.key: letter for letter in letters}
+    assert by_key[three_dead["invalid"]].detail == "InvalidPayload: events[0].data.price must be >= 0"
+    assert by_key[three_dead["invalid"]].death_reason == "rejected"
+    assert by_key[three_dead["invalid"]].task_name == "catalog.sync_products"
+    assert by_key[three_dead["undecodable"]].detail.startswith("undecodable body: ValueError")
+    assert by_key[three_dead["undecodable"]].body_preview == "{not json"
+    assert by_key[three_dead["limit"]].death_reason == "delivery_limit"
+    assert "delivered too often" in by_key[three_dead["limit"]].detail
+    assert dead_letters.browse(celery_app)[0] == 3
+
+
+def test_replay_one_republishes_it_unchanged_and_removes_it(three_dead, broker, celery_app) -> None:
+    result = dead_letters.replay(celery_app, keys=[three_dead["limit"], "not-there"])
+
+    assert result.replayed == [three_dead["limit"]]
+    assert result.not_found == ["not-there"]
+    ((properties, body),) = broker.drain(SYNC_QUEUE)
+    headers = properties.headers
+    assert body == three_dead["valid_body"]
+    assert headers["id"] == three_dead["limit"]
+    assert headers["task"] == "catalog.sync_products"
+    assert headers["x-first-death-reason"] == "delivery_limit"
+    depth, letters = dead_letters.browse(celery_app)
+    assert depth == 2
+    assert three_dead["limit"] not in {letter.key for letter in letters}
+
+
+def test_the_command_lists_replays_all_and_purges(three_dead, broker, celery_app) -> None:
+    out = StringIO()
+    call_command("dead_letters", "list", stdout=out)
+    assert "3 message(s)" in out.getvalue()
+    assert "InvalidPayload" in out.getvalue()
+
+    with pytest.raises(CommandError, match="--all or the ids"):
+        call_command("dead_letters", "replay", stdout=StringIO())
+    call_command("dead_letters", "replay", three_dead["invalid"], stdout=StringIO())
+    assert len(broker.drain(SYNC_QUEUE)) == 1
+
+    with pytest.raises(CommandError, match="--yes"):
+        call_command("dead_letters", "purge", stdout=StringIO())
+    assert dead_letters.browse(celery_app)[0] == 2
+    call_command("dead_letters", "purge", "--yes", stdout=StringIO())
+    assert dead_letters.browse(celery_app)[0] == 0
+
+    with broker.channel() as channel:
+        send_dead_letter(channel, b"{}", reason="rejected", task_id="again")
+    call_command("dead_letters", "replay", "--all", stdout=StringIO())
+    assert dead_letters.browse(celery_app)[0] == 0
+    assert len(broker.drain(SYNC_QUEUE)) == 1
+
+
+def test_an_unreachable_broker_is_a_clear_command_error(broker_down) -> None:
+    with pytest.raises(CommandError, match="cannot be reached"):
+        call_command("dead_letters", "list", stdout=StringIO())
+
+
+def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff_user, celery_app) -> None:
+    anonymous = Client()
+    assert anonymous.get("/admin/dead-letters/").status_code == 302
+    assert anonymous.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes"}).status_code == 302
+    assert dead_letters.browse(celery_app)[0] == 3
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    assert 'href="/admin/dead-letters/"' in client.get("/admin/").content.decode()
+    page = client.get("/admin/dead-letters/")
+    html = page.content.decode()
+    assert "<strong>3</strong> messages in the queue" in html
+    assert "InvalidPayload: events[0].data.price must be &gt;= 0" in html
+    assert "undecodable body" in html
+    assert client.post("/admin/dead-letters/", {"action": "replay", "key": three_dead["limit"]}).status_code == 403
+    token = page.cookies["csrftoken"].value
+
+    response = client.post(
+        "/admin/dead-letters/",
+        {"action": "replay", "key": three_dead["limit"], "csrfmiddlewaretoken": token},
+        follow=True,
+    )
+    assert "Replayed 1 messages" in response.content.decode()
+    assert len(broker.drain(SYNC_QUEUE)) == 1
+
+    response = client.post("/admin/dead-letters/", {"action": "purge", "csrfmiddlewaretoken": token}, follow=True)
+    assert "Tick the confirmation box" in response.content.decode()
+    assert dead_letters.browse(celery_app)[0] == 2
+    client.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes", "csrfmiddlewaretoken": token})
+    assert dead_letters.browse(celery_app)[0] == 0
+
+
+def test_the_admin_page_without_broker_says_so(staff_client, broker_down) -> None:
+    response = staff_client.get("/admin/dead-letters/")
+    assert response.status_code == 200
+    assert "The broker cannot be reached" in response.content.decode()
+
+
+def test_the_catalog_admin_shows_products_and_task_results(admin_client) -> None:
+    catalog_apply_events(events=[product_event(1, 1, sku="SHOWN-1")])
+    TaskResult.objects.create(task_id="task-shown", status="SUCCESS", task_name="catalog.sync_products")
+    assert "SHOWN-1" in admin_client.get("/admin/catalog/catalogproduct/").content.decode()
+    assert "task-shown" in admin_client.get("/admin/django_celery_results/taskresult/").content.decode()
+    assert DeadLetterNote.objects.count() == 0
