@@ -7,32 +7,25 @@ A queue declared twice with different arguments is a channel error
 from kombu import Exchange, Queue
 from kombu.transport.base import StdChannel
 
-from sync_contract.names import (
-    DEAD_LETTER_EXCHANGE,
-    DEAD_LETTER_QUEUE,
-    DEAD_LETTER_ROUTING_KEY,
-    SYNC_EXCHANGE,
-    SYNC_QUEUE,
-    SYNC_ROUTING_KEY,
-)
+from sync_contract import names
 
 # A message delivered this many times without an ack (worker killed, connection
 # lost, pool child SIGKILLed) is dead-lettered instead of looping forever.
 DELIVERY_LIMIT = 10
 
-sync_exchange = Exchange(SYNC_EXCHANGE, type="topic", durable=True)
-dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
+sync_exchange = Exchange(names.SYNC_EXCHANGE, type="topic", durable=True)
+dead_letter_exchange = Exchange(names.DEAD_LETTER_EXCHANGE, type="topic", durable=True)
 
 sync_queue = Queue(
-    SYNC_QUEUE,
+    names.SYNC_QUEUE,
     exchange=sync_exchange,
-    routing_key=SYNC_ROUTING_KEY,
+    routing_key=names.SYNC_ROUTING_KEY,
     durable=True,
     queue_arguments={
         "x-queue-type": "quorum",
         "x-delivery-limit": DELIVERY_LIMIT,
-        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-        "x-dead-letter-routing-key": DEAD_LETTER_ROUTING_KEY,
+        "x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": names.DEAD_LETTER_ROUTING_KEY,
         # The broker keeps a dead-lettered message until the dead-letter queue
         # confirms it; needs reject-publish overflow.
         "x-dead-letter-strategy": "at-least-once",
@@ -41,9 +34,9 @@ sync_queue = Queue(
 )
 
 dead_letter_queue = Queue(
-    DEAD_LETTER_QUEUE,
+    names.DEAD_LETTER_QUEUE,
     exchange=dead_letter_exchange,
-    routing_key=DEAD_LETTER_ROUTING_KEY,
+    routing_key=names.DEAD_LETTER_ROUTING_KEY,
     durable=True,
     queue_arguments={"x-queue-type": "quorum"},
 )

@@ -45,15 +45,15 @@ STATE_SCAN_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
-class CatalogVersion:
-    """What the catalog holds of one product."""
+class HeldVersion:
+    """The version one side (the admin or the catalog) holds of a product, and whether it is a delete."""
 
     version: int
     deleted: bool
 
 
 # Product ids -> the catalog's versions of those it holds, or None when it cannot be asked.
-CatalogVersions = Callable[[Iterable[int]], Mapping[int, CatalogVersion] | None]
+CatalogVersions = Callable[[Iterable[int]], Mapping[int, HeldVersion] | None]
 
 
 def _catalog_unknown(product_ids: Iterable[int]) -> None:
@@ -84,7 +84,7 @@ def products_with_sync_state() -> QuerySet[ProductWithSyncState]:
     )
 
 
-def combined_state(outbox_state: str, version: int, held: CatalogVersion | None) -> str:
+def combined_state(outbox_state: str, version: int, held: HeldVersion | None) -> str:
     """The state staff see: a published product is applied once the catalog holds this version
     (live) or a newer one. An unpublished event (pending, failed) wins: it still has to go out."""
     if outbox_state == "published" and held is not None and held.version >= version and not held.deleted:

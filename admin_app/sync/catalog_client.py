@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from products.selectors import CatalogVersion
+from products.selectors import HeldVersion
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +58,14 @@ def _get(path: str, params: dict[str, Any], *, timeout: float | None = None) -> 
         raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _versions(rows: Iterable[dict[str, Any]]) -> dict[int, CatalogVersion]:
-    return {int(r["id"]): CatalogVersion(version=int(r["version"]), deleted=bool(r["deleted"])) for r in rows}
+def _versions(rows: Iterable[dict[str, Any]]) -> dict[int, HeldVersion]:
+    return {int(r["id"]): HeldVersion(version=int(r["version"]), deleted=bool(r["deleted"])) for r in rows}
 
 
-def versions_of(product_ids: Iterable[int]) -> dict[int, CatalogVersion]:
+def versions_of(product_ids: Iterable[int]) -> dict[int, HeldVersion]:
     """The catalog's version of each of these products it holds; raises CatalogUnavailable."""
     ids = sorted(set(product_ids))
-    found: dict[int, CatalogVersion] = {}
+    found: dict[int, HeldVersion] = {}
     for start in range(0, len(ids), IDS_PER_CALL):
         chunk = ids[start : start + IDS_PER_CALL]
         body = _get("/api/sync/versions/", {"ids": ",".join(map(str, chunk))})
@@ -73,7 +73,7 @@ def versions_of(product_ids: Iterable[int]) -> dict[int, CatalogVersion]:
     return found
 
 
-def versions_or_none(product_ids: Iterable[int]) -> dict[int, CatalogVersion] | None:
+def versions_or_none(product_ids: Iterable[int]) -> dict[int, HeldVersion] | None:
     """``versions_of``, or None ("unknown") when the catalog cannot answer."""
     try:
         return versions_of(product_ids)
@@ -82,7 +82,7 @@ def versions_or_none(product_ids: Iterable[int]) -> dict[int, CatalogVersion] | 
         return None
 
 
-def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, CatalogVersion]]:
+def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, HeldVersion]]:
     """Every catalog row, tombstones included, in product_id order, page by page."""
     after = 0
     while True:

@@ -38,7 +38,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from products.models import OutboxEvent, Product
-from products.selectors import CatalogVersion
+from products.selectors import HeldVersion
 from products.services import PRODUCT_FIELDS, product_bump_version, product_resync, product_send_tombstone
 from sync import catalog_client
 from sync.catalog_client import CatalogUnavailable
@@ -55,18 +55,12 @@ KINDS = ("missing", "stale", "extra", "ahead")
 ADVISORY_LOCK_KEY = 7_277_001
 
 
-@dataclass(frozen=True)
-class AdminSide:
-    version: int
-    deleted: bool
-
-
 @dataclass
 class Differences:
     admin_products: int = 0
     catalog_products: int = 0
     # product_id -> (admin side or None, catalog side or None)
-    found: dict[str, dict[int, tuple[AdminSide | None, CatalogVersion | None]]] = field(
+    found: dict[str, dict[int, tuple[HeldVersion | None, HeldVersion | None]]] = field(
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     in_flight: int = 0
@@ -75,7 +69,7 @@ class Differences:
         return sum(len(v) for v in self.found.values())
 
 
-def _admin_rows(deleted: dict[int, int]) -> Iterator[tuple[int, AdminSide]]:
+def _admin_rows(deleted: dict[int, int]) -> Iterator[tuple[int, HeldVersion]]:
     """Live products (paged by id) merged with deleted ones, in id order."""
     pending_deleted = sorted(deleted.items())
     d = 0
@@ -84,14 +78,14 @@ def _admin_rows(deleted: dict[int, int]) -> Iterator[tuple[int, AdminSide]]:
         page = list(Product.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "version")[:ADMIN_PAGE])
         for pk, version in page:
             while d < len(pending_deleted) and pending_deleted[d][0] < pk:
-                yield pending_deleted[d][0], AdminSide(pending_deleted[d][1], True)
+                yield pending_deleted[d][0], HeldVersion(pending_deleted[d][1], True)
                 d += 1
-            yield pk, AdminSide(version, False)
+            yield pk, HeldVersion(version, False)
         if len(page) < ADMIN_PAGE:
             break
         after = page[-1][0]
     for pid, version in pending_deleted[d:]:
-        yield pid, AdminSide(version, True)
+        yield pid, HeldVersion(version, True)
 
 
 def _deleted_in_outbox() -> dict[int, int]:
@@ -102,7 +96,7 @@ def _deleted_in_outbox() -> dict[int, int]:
     return {pid: v for pid, v in deleted.items() if pid not in live}
 
 
-def _classify(admin: AdminSide | None, held: CatalogVersion | None) -> str | None:
+def _classify(admin: HeldVersion | None, held: HeldVersion | None) -> str | None:
     if admin is None:
         return "extra" if held is not None and not held.deleted else None
     if held is None:
@@ -134,8 +128,8 @@ def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PA
     while a is not None or c is not None:
         # The lower product id of the two sides; a side that holds it moves on.
         pid = min(side[0] for side in (a, c) if side is not None)
-        admin: AdminSide | None = None
-        held: CatalogVersion | None = None
+        admin: HeldVersion | None = None
+        held: HeldVersion | None = None
         if a is not None and a[0] == pid:
             admin = a[1]
             a = next(admin_iter, None)
@@ -203,7 +197,7 @@ def repair(diff: Differences) -> int:
     return repaired
 
 
-def _tombstone_from_catalog(pid: int, held: CatalogVersion, *, fallback: dict[str, Any] | None) -> int:
+def _tombstone_from_catalog(pid: int, held: HeldVersion, *, fallback: dict[str, Any] | None) -> int:
     shown = catalog_client.product(pid)
     data = {f: shown[f] for f in PRODUCT_FIELDS} if shown else fallback
     if data is None:

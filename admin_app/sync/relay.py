@@ -33,7 +33,7 @@ from sync.drift import PeriodicDriftCheck
 from sync.publisher import Publisher, PublishError
 from sync.relay_status import RelayStatusRecorder
 from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL, PRUNE_SQL
-from sync_contract.logs import product_versions
+from sync_contract.logs import log_each_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +167,7 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
         task_id,
         product_versions((e.product_id, e.version) for e in events),
     )
-    if logger.isEnabledFor(logging.DEBUG):
-        for e in events:
-            logger.debug(
-                "in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                task_id,
-                e.event_id,
-                e.product_id,
-                e.version,
-                e.op,
-            )
+    log_each_event(logger, task_id, events)
 
 
 def prune_published(retention_seconds: float) -> int:

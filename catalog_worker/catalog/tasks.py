@@ -17,7 +17,7 @@ from catalog.counters import counter_shard
 from catalog.results import task_success_row
 from catalog.services import ApplyResult, catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, ProductEvent, validate_envelope
-from sync_contract.logs import product_versions
+from sync_contract.logs import log_each_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -119,13 +119,4 @@ def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: 
             result.stale,
             product_versions((e.product_id, e.version) for e in events),
         )
-        if logger.isEnabledFor(logging.DEBUG):
-            for e in events:
-                logger.debug(
-                    "in task_id=%s: event_id=%s product_id=%s version=%s op=%s",
-                    task_id,
-                    e.event_id,
-                    e.product_id,
-                    e.version,
-                    e.op,
-                )
+        log_each_event(logger, task_id, events)

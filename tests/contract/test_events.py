@@ -12,14 +12,7 @@ from typing import Any
 
 import pytest
 
-from sync_contract import (
-    MAX_BATCH,
-    SCHEMA_VERSION,
-    InvalidPayload,
-    ProductEvent,
-    encode_envelope,
-    validate_envelope,
-)
+from sync_contract import MAX_BATCH, SCHEMA_VERSION, InvalidPayload, ProductEvent, encode_envelope, validate_envelope
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
 from testkit.events import envelope_of, product_event, wire_event
 

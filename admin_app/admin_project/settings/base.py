@@ -5,25 +5,15 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
+from sync_contract.django_settings import SHARED_APPS
 from sync_contract.env import database_from_env, env_basic_auth, env_bool, env_float, env_int
 from sync_contract.events import MAX_BATCH
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-INSTALLED_APPS = [
-    # First: its templates override the admin's (the broker banner on every admin page,
-    # the sync health link on the index).
-    "sync",
-    "products",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-]
+# sync first: its templates add the broker banner to every admin page and the sync health link.
+INSTALLED_APPS = ["sync", "products", *SHARED_APPS]
 
 ROOT_URLCONF = "admin_project.urls"
 WSGI_APPLICATION = "admin_project.wsgi.application"

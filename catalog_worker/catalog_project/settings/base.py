@@ -6,23 +6,14 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
+from sync_contract.django_settings import SHARED_APPS
 from sync_contract.env import database_from_env, env_basic_auth, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
-INSTALLED_APPS = [
-    # First: its templates override the admin's (the index links the dead-letter page).
-    "catalog",
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
-    "django.contrib.sessions",
-    "django.contrib.messages",
-    "django.contrib.staticfiles",
-    "rest_framework",
-    "django_celery_results",
-]
+# catalog first: its templates link the dead-letter page from the admin's index.
+INSTALLED_APPS = ["catalog", *SHARED_APPS, "django_celery_results"]
 
 ROOT_URLCONF = "catalog_project.urls"
 WSGI_APPLICATION = "catalog_project.wsgi.application"
