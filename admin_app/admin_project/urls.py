@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from products.health import sync_health
 from products.metrics import metrics
+from sync_contract.health import healthz
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer it. Staff only.
@@ -10,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("products.urls")),
     path("metrics", metrics, name="metrics"),
+    # Container health checks: the process answers and reaches its database (no login).
+    path("healthz", healthz, name="healthz"),
 ]
