@@ -190,23 +190,46 @@ class Publisher:
             self._sent_events.close()
 
 
+# Failover list (CELERY_BROKER_URL with ';') -> index of the node that answered last.
+# Module state on purpose: both connections of a relay start from the node that works.
+_LIVE_NODE: dict[str, int] = {}
+
+
+def broker_urls(app: Celery) -> list[str]:
+    """The node URLs of the broker setting, in order (a failover list has several)."""
+    url = app.conf.broker_write_url or app.conf.broker_url
+    urls = url if isinstance(url, list | tuple) else str(url).split(";")
+    return [u.strip() for u in urls if u.strip()]
+
+
 def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True):
     """A connected broker connection on which every wait is bounded by ``timeout``.
 
     Socket read/write timeouts bound every wait, not only a confirm's: under a broker
     memory alarm a publish without them hung until the alarm cleared (the relay did;
     tests/reliability found it). One attempt: the relay's own backoff decides when to
-    try again.
+    try again. An attempt tries each node of a failover list once, starting with the
+    node that answered last: a node whose container is gone fails its name lookup
+    (up to ~10 s where no DNS server answers), which the relay then pays once, not on
+    every reconnect (tests/compose/test_stack_cluster.py).
     """
     transport_options = {"read_timeout": timeout, "write_timeout": timeout}
     if not confirm_publish:
         transport_options["confirm_publish"] = False
-    connection = app.connection_for_write(connect_timeout=timeout, transport_options=transport_options)
+    urls = broker_urls(app)
+    key = ";".join(urls)
+    start = _LIVE_NODE.get(key, 0) % max(len(urls), 1)
+    ordered = urls[start:] + urls[:start]
+    failures = []
+    connection = app.connection_for_write(url=";".join(ordered), connect_timeout=timeout,
+                                          transport_options=transport_options)
     try:
-        connection.ensure_connection(max_retries=1, timeout=timeout)
+        connection.ensure_connection(errback=lambda exc, interval: failures.append(exc),
+                                     max_retries=max(len(urls) - 1, 0), interval_start=0, interval_step=0)
     except Exception:
         connection.release()
         raise
+    _LIVE_NODE[key] = (start + len(failures)) % max(len(urls), 1)
     return connection
 
 

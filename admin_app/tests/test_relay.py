@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from admin_project.celery_app import app as admin_celery_app
+from products import publisher as publisher_module
 from products.models import OutboxEvent
 from products.publisher import Publisher
 from products.relay import BURST_EVENTS, Relay, RelayConfig, prune_published, relay_round
@@ -291,6 +292,30 @@ def test_rows_locked_by_another_relay_are_skipped(broker, publisher, config) -> 
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.django_db(transaction=True)
+def test_a_failover_list_skips_a_dead_node_and_starts_from_the_live_one_next_time(vhost_url, monkeypatch,
+                                                                                     settings) -> None:
+    # As compose lists the cluster's nodes: the first one is gone, the second answers.
+    app = admin_celery_app
+    monkeypatch.setitem(app.conf, "broker_url", f"{REFUSING_BROKER};{vhost_url}")
+    monkeypatch.setenv("CELERY_BROKER_URL", f"{REFUSING_BROKER};{vhost_url}")
+    monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
+    monkeypatch.setattr(publisher_module, "_LIVE_NODE", {})
+    first = publisher_module._connect(app, settings.RELAY_PUBLISH_TIMEOUT)
+    try:
+        assert first.as_uri(include_password=True) == vhost_url
+    finally:
+        first.release()
+    # The next connection (a reconnect) tries the node that answered, then the other one.
+    again = publisher_module._connect(app, settings.RELAY_PUBLISH_TIMEOUT)
+    try:
+        assert again.alt == [vhost_url, REFUSING_BROKER]
+        assert again.as_uri(include_password=True) == vhost_url
+    finally:
+        again.release()
+    assert publisher_module.broker_urls(app) == [REFUSING_BROKER, vhost_url]
+
+
 def test_a_refused_connection_fails_fast_and_backs_off(refusing_publisher, settings) -> None:
     settings.RELAY_BACKOFF_BASE = 1.0
     settings.RELAY_BACKOFF_MAX = 60.0

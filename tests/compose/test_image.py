@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -20,7 +21,8 @@ def run(*command: str, entrypoint: str | None = None) -> str:
 
 
 def test_the_image_holds_the_locked_runtime_and_no_development_tool(images):
-    installed = {item["name"].lower(): item["version"]
+    # Names as the lock writes them (PEP 503: lower case, '-' for runs of '-', '_' and '.').
+    installed = {re.sub(r"[-_.]+", "-", item["name"]).lower(): item["version"]
                  for item in json.loads(run("-m", "pip", "list", "--format", "json", entrypoint="python"))}
     runtime = locked("requirements.txt")
     # Every locked package that applies on Linux, at its locked version (tzdata is for Windows only).

@@ -59,7 +59,7 @@ def queues_on(stack: ComposeProject, service: str) -> dict[str, int]:
 
 
 def quorum_roles(stack: ComposeProject, service: str) -> dict[str, str]:
-    out = stack.exec(service, "rabbitmq-queues", "quorum_status", SYNC_QUEUE, "--vhost", VHOST,
+    out = stack.exec(service, "rabbitmq-queues", "quorum_status", "-q", SYNC_QUEUE, "--vhost", VHOST,
                      "--formatter", "json").stdout
     return {row["Node Name"]: row["Raft State"] for row in json.loads(out)}
 
