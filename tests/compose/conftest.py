@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tests.compose.dns import NoSuchNameResolver
 from tests.compose.engine import base_images, docker_engine, image_size
 from tests.compose.project import APP_IMAGE, ComposeProject
 
@@ -32,13 +33,21 @@ def engine():
 
 
 @pytest.fixture(scope="session")
-def images(engine):
+def resolver(engine):
+    """Answers the containers' lookups of unknown names at once, as a host's DNS server would."""
+    server = NoSuchNameResolver()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def images(engine, resolver):
     """The stand-in base images (cached in the engine) and the app image built by compose."""
     started = time.monotonic()
     built = base_images()
     figure("stand-in base images", f"built in {built.built_seconds:.0f} s: {', '.join(built.built)}"
            if built.built else "all cached, nothing built")
-    builder = ComposeProject(built)
+    builder = ComposeProject(built, resolver.address)
     try:
         seconds = builder.build()
     finally:
@@ -49,9 +58,9 @@ def images(engine):
 
 
 @pytest.fixture(scope="module")
-def stack(images):
+def stack(images, resolver):
     """The single-broker stack, up and ready, for the tests of one module; removed afterwards."""
-    project = ComposeProject(images)
+    project = ComposeProject(images, resolver.address)
     try:
         started = time.monotonic()
         project.up()

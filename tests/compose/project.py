@@ -1,8 +1,10 @@
 """One run of docker-compose.yml: its own project name, .env, host ports and logs.
 
-The project runs the repository's compose file unchanged, plus ``build-override.yml``
-(test-only: the app image's build step reaches the package index over the host
-network, as this machine has no NAT). What differs from a user's run is only in the
+The project runs the repository's compose file unchanged, plus a generated test-only
+override with two settings this machine needs: the app image's build step reaches the
+package index over the host network (no NAT here), and every container asks
+``dns.NoSuchNameResolver`` for names outside the compose network (no DNS server is
+reachable here; see dns.py). Everything else that differs from a user's run is in the
 generated ``.env``: random secrets, the stand-in images (PYTHON_IMAGE, POSTGRES_IMAGE,
 RABBITMQ_IMAGE), the app image's tag and free host ports. Nothing from the caller's
 shell or the repository's own ``.env`` reaches compose.
@@ -22,11 +24,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from tests.compose.engine import LOGS, BaseImages, docker
 from tests.system.harness import REPO, free_port, wait_until
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
-BUILD_OVERRIDE = Path(__file__).resolve().parent / "build-override.yml"
 APP_IMAGE = "product-sync-test/app:latest"
 STAFF_USER = "admin"  # compose's default DJANGO_SUPERUSER_USERNAME
 ONE_SHOTS = ("rabbitmq-init", "migrate")
@@ -60,6 +63,7 @@ class Container:
 @dataclass
 class ComposeProject:
     images: BaseImages
+    dns: str
     cluster: bool = False
     name: str = field(default_factory=lambda: "pstest" + uuid.uuid4().hex[:8])
     env: dict[str, str] = field(default_factory=dict)
@@ -87,6 +91,11 @@ class ComposeProject:
         self.env_file = self.dir / ".env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
         self.env_file.chmod(0o600)
+        services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+        override = {"services": {name: {"dns": [self.dns]} for name in services}}
+        override["services"]["migrate"]["build"] = {"network": "host"}  # the one service that is built
+        self.override = self.dir / "test-override.yml"
+        self.override.write_text(yaml.safe_dump(override))
 
     # --- credentials and addresses -----------------------------------------------------
 
@@ -110,7 +119,7 @@ class ComposeProject:
 
     def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
         command = ["docker-compose", "--project-name", self.name, "--project-directory", str(REPO),
-                   "--env-file", str(self.env_file), "--file", str(COMPOSE_FILE), "--file", str(BUILD_OVERRIDE),
+                   "--env-file", str(self.env_file), "--file", str(COMPOSE_FILE), "--file", str(self.override),
                    *args]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.dir)}
         if "DOCKER_HOST" in os.environ:

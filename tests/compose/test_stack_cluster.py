@@ -38,8 +38,8 @@ DURATION = 30.0  # seconds of stream; the kill comes a third of the way in
 
 
 @pytest.fixture(scope="module")
-def cluster(images):
-    project = ComposeProject(images, cluster=True)
+def cluster(images, resolver):
+    project = ComposeProject(images, resolver.address, cluster=True)
     try:
         started = time.monotonic()
         project.up()
