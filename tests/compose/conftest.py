@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.compose.dns import NoSuchNameResolver
-from tests.compose.engine import base_images, docker_engine, image_size
+from tests.compose.engine import base_images, docker, docker_engine, image_size
 from tests.compose.project import APP_IMAGE, ComposeProject
 
 # Figures of this run, printed at the end (README, "With Docker", takes them from here).
@@ -47,11 +47,14 @@ def images(engine, resolver):
     built = base_images()
     figure("stand-in base images", f"built in {built.built_seconds:.0f} s: {', '.join(built.built)}"
            if built.built else "all cached, nothing built")
+    previous = docker("image", "inspect", "--format", "{{.Id}}", APP_IMAGE, check=False).stdout.strip()
     builder = ComposeProject(built, resolver.address)
     try:
         seconds = builder.build()
     finally:
         builder.destroy()
+    if previous and previous != docker("image", "inspect", "--format", "{{.Id}}", APP_IMAGE).stdout.strip():
+        docker("image", "rm", previous, check=False)  # the app image of an earlier run, untagged now
     figure("app image", f"built by compose in {seconds:.0f} s, {image_size(APP_IMAGE) / 1e6:.0f} MB")
     figure("images ready after", f"{time.monotonic() - started:.0f} s")
     return built
