@@ -73,7 +73,7 @@ test-system: venv ## tests/ at the root but tests/compose: contract, system, dep
 	RELIABILITY_ALL=1 $(PYTEST) $(PYTEST_CONFIG) -p no:django tests --ignore=tests/compose
 
 # Needs a Docker engine or root to start one, docker-compose and debootstrap (.ci/run installs them).
-test-compose: venv ## The compose stack built and run for real on a Docker engine (tests/compose, ~15 min cold, base images cached)
+test-compose: venv ## The compose stack built and run for real on a Docker engine (tests/compose; ~10 min cold, ~8 min with the images cached)
 	@test -d tests/compose || { echo "test-compose: tests/compose is missing" >&2; exit 1; }
 	$(PYTEST) $(PYTEST_CONFIG) -p no:django tests/compose
 
