@@ -22,6 +22,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -195,6 +196,16 @@ class ComposeProject:
         args = ["logs", "--timestamps", *(["--since", since] if since else []), self.container(service).id]
         result = docker(*args, timeout=60, check=False)
         return result.stdout + result.stderr
+
+    def seconds_until_log_line(self, service: str, moment: datetime, text: str) -> float | None:
+        """Seconds from ``moment`` to the first line of the service's log containing ``text``."""
+        for line in self.logs(service, since=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).splitlines():
+            stamp, _, message = line.partition(" ")
+            if text in message:
+                when = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
+                if when > moment:
+                    return (when - moment).total_seconds()
+        return None
 
     def save_logs(self, label: str) -> Path:
         path = self.log_dir / f"logs-{label}.txt"

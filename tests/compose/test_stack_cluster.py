@@ -64,17 +64,6 @@ def quorum_roles(stack: ComposeProject, service: str) -> dict[str, str]:
     return {row["Node Name"]: row["Raft State"] for row in json.loads(out)}
 
 
-def first_log_line_after(stack: ComposeProject, service: str, moment: datetime, text: str) -> float | None:
-    """Seconds from ``moment`` to the first line of the service's log that contains ``text``."""
-    for line in stack.logs(service, since=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).splitlines():
-        stamp, _, message = line.partition(" ")
-        if text in message:
-            when = datetime.fromisoformat(stamp[:26].rstrip("Z") + "+00:00")
-            if when > moment:
-                return (when - moment).total_seconds()
-    return None
-
-
 def test_three_broker_containers_form_one_cluster_with_a_replica_of_the_queue_on_each(cluster):
     running = sorted(node["name"] for node in management(cluster, "/api/nodes").json() if node["running"])
     assert running == sorted(NODES)
@@ -104,7 +93,7 @@ def test_killing_the_queue_leaders_container_mid_stream_loses_no_change(cluster)
         caught_up = time.monotonic() - ended
         consumed_again = watcher.first_applied_after(stream, killed_at)
 
-    published_again = first_log_line_after(cluster, "admin-relay", killed_wall, " published ")
+    published_again = cluster.seconds_until_log_line("admin-relay", killed_wall, " published ")
     roles_after = quorum_roles(cluster, survivor)
     new_leader = next((node for node, role in roles_after.items() if role == "leader"), None)
     depths = queues_on(cluster, survivor)
