@@ -15,19 +15,29 @@ PYTEST := $(abspath $(VENV))/bin/pytest
 # One pytest config (pyproject.toml) and one rootdir for all three suites.
 PYTEST_CONFIG := -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR)
 
-.PHONY: help venv services migrate run lint test test-admin test-catalog test-system bench bench-quick reliability
+.PHONY: help venv lock services migrate run lint test test-admin test-catalog test-system test-compose bench bench-quick reliability
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: $(STAMP) ## Create .venv if missing; (re)install the requirements when they change
+venv: $(STAMP) ## Create .venv if missing; (re)install from the lock files when they change
 
-# Re-installs whenever a requirements file or pyproject.toml is newer than the stamp.
+# Re-installs whenever a lock file or pyproject.toml is newer than the stamp. The dev
+# lock holds every package (runtime included), each with its hashes.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	$(VENV)/bin/pip install --quiet -e .
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	@touch $@
+
+# Edit requirements.in (runtime, what the image installs) or requirements-dev.in
+# (tools), then `make lock`: both lock files are resolved again, for every platform,
+# with the hashes of every file; the dev lock keeps the runtime lock's versions.
+LOCK := $(abspath $(VENV))/bin/uv pip compile --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
+lock: venv ## Resolve requirements*.in into the hash-locked requirements*.txt (uv); `make venv` installs them
+	$(LOCK) requirements.in --output-file requirements.txt
+	$(LOCK) requirements-dev.in --constraint requirements.txt --output-file requirements-dev.txt
 
 services: ## Start the local PostgreSQL and RabbitMQ if they do not answer
 	@scripts/ensure-services
@@ -72,9 +82,14 @@ test-catalog: venv ## catalog_worker/catalog/tests (pytest-django, catalog_proje
 	@for d in $(CATALOG_TESTS); do compgen -G "catalog_worker/$$d/test_*.py" >/dev/null || { echo "test-catalog: no catalog_worker/$$d/test_*.py" >&2; exit 1; }; done
 	cd catalog_worker && $(PYTEST) $(PYTEST_CONFIG) --ds=catalog_project.settings.test $(CATALOG_TESTS)
 
-test-system: venv ## tests/ at the root: contract, system, deploy and reliability tests (every fault scenario, 6 s load phases)
+test-system: venv ## tests/ at the root but tests/compose: contract, system, deploy and reliability tests (every fault scenario, 6 s load phases)
 	@test -d tests || { echo "test-system: tests/ is missing" >&2; exit 1; }
-	RELIABILITY_ALL=1 $(PYTEST) $(PYTEST_CONFIG) -p no:django tests
+	RELIABILITY_ALL=1 $(PYTEST) $(PYTEST_CONFIG) -p no:django tests --ignore=tests/compose
+
+# Needs a Docker engine or root to start one, docker-compose and debootstrap (.ci/run installs them).
+test-compose: venv ## The compose stack built and run for real on a Docker engine (tests/compose; ~10 min cold, ~8 min with the images cached)
+	@test -d tests/compose || { echo "test-compose: tests/compose is missing" >&2; exit 1; }
+	$(PYTEST) $(PYTEST_CONFIG) -p no:django tests/compose
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)

@@ -3,10 +3,14 @@ from django.urls import include, path
 from sync.health import sync_health
 from sync.metrics import metrics
 
+from sync_contract.health import healthz
+
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer it. Staff only.
     path("admin/sync-health/", admin.site.admin_view(sync_health), name="sync-health"),
     path("admin/", admin.site.urls),
     path("api/", include("products.urls")),
     path("metrics", metrics, name="metrics"),
+    # Container health checks: the process answers and reaches its database (no login).
+    path("healthz", healthz, name="healthz"),
 ]

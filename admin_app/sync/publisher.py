@@ -197,25 +197,49 @@ class Publisher:
             self._sent_events.close()
 
 
+# Failover list (CELERY_BROKER_URL with ';') -> index of the node that answered last.
+# Module state on purpose: both connections of a relay start from the node that works.
+_LIVE_NODE: dict[str, int] = {}
+
+
+def broker_urls(app: Celery) -> list[str]:
+    """The node URLs of the broker setting, in order (a failover list has several)."""
+    url = app.conf.broker_write_url or app.conf.broker_url
+    urls = url if isinstance(url, list | tuple) else str(url).split(";")
+    return [u.strip() for u in urls if u.strip()]
+
+
 def _connect(app: Celery, timeout: float, *, confirm_publish: bool = True) -> Connection:
     """A connected broker connection on which every wait is bounded by ``timeout``.
 
     Socket read/write timeouts bound every wait, not only a confirm's: under a broker
-    memory alarm a publish without them hangs until the alarm clears. The relay's own
-    backoff decides when to try again.
+    memory alarm a publish without them hangs until the alarm clears. One attempt per
+    node: the relay's own backoff decides when to try again. A failover list is tried
+    node by node, starting with the node that answered last, so a node whose name no
+    longer resolves (its container gone) is paid for once, not on every reconnect.
     """
     transport_options: dict[str, float | bool] = {"read_timeout": timeout, "write_timeout": timeout}
     if not confirm_publish:
         transport_options["confirm_publish"] = False
-    connection = app.connection_for_write(connect_timeout=timeout, transport_options=transport_options)
+    urls = broker_urls(app)
+    key = ";".join(urls)
+    start = _LIVE_NODE.get(key, 0) % max(len(urls), 1)
+    ordered = urls[start:] + urls[:start]
+    failures: list[Exception] = []
+    connection = app.connection_for_write(
+        url=";".join(ordered), connect_timeout=timeout, transport_options=transport_options
+    )
     try:
         connection.ensure_connection(
-            max_retries=1,
-            timeout=timeout,  # type: ignore[arg-type]  # kombu-stubs say int; kombu takes any number of seconds
+            errback=lambda exc, interval: failures.append(exc),
+            max_retries=max(len(urls) - 1, 0),
+            interval_start=0,
+            interval_step=0,
         )
     except Exception:
         connection.release()
         raise
+    _LIVE_NODE[key] = (start + len(failures)) % max(len(urls), 1)
     return connection
 
 

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from catalog.admin_views import dead_letter_page
 from catalog.metrics import metrics
+from sync_contract.health import healthz
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer it.
@@ -10,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("catalog.urls")),
     path("metrics", metrics, name="metrics"),
+    # Container health checks: the process answers and reaches its database (no login).
+    path("healthz", healthz, name="healthz"),
 ]

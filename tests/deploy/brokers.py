@@ -3,7 +3,7 @@
 Each node runs the shipped docker/rabbitmq/ files (rabbitmq.conf, enabled_plugins)
 from a conf.d directory, as the image does, plus one small file of its own with
 this machine's differences: its own ports on 127.0.0.1 instead of the container's
-5672/15672. Like a compose broker, a node creates an operator user from
+5672/15672/15692. Like a compose broker, a node creates an operator user from
 RABBITMQ_DEFAULT_USER/PASS instead of guest, and docker/rabbitmq/provision.py (the
 `rabbitmq-init` service) creates the vhost, the service users and the sync queues.
 
@@ -48,6 +48,7 @@ class ComposeLikeNode(ThrowawayBroker):
         super().__init__()
         self.operator_password = operator_password
         self.management_port = free_port()
+        self.prometheus_port = free_port()
         conf_d = self.base / "conf.d"
         conf_d.mkdir()
         # Same file names and order as the mounts in docker-compose.yml.
@@ -56,6 +57,8 @@ class ComposeLikeNode(ThrowawayBroker):
             f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
             f"management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {self.management_port}\n"
+            f"prometheus.tcp.ip = 127.0.0.1\n"
+            f"prometheus.tcp.port = {self.prometheus_port}\n"
         )
         # The node's main file stays empty: everything comes from conf.d, as in the image.
         (self.base / "rabbitmq.conf").write_text("")

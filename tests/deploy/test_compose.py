@@ -105,11 +105,15 @@ def test_every_secret_is_required_and_none_has_a_default():
 
 
 def test_only_the_documented_ports_are_published_on_localhost(config):
-    published = {name: s["ports"] for name, s in load_compose()["services"].items() if s.get("ports")}
-    assert published == PUBLISHED
+    published = {name: s["ports"] for name, s in config["services"].items() if s.get("ports")}
+    assert published == {name: [f"{port}/tcp" for port in ports] for name, ports in PUBLISHED.items()}
     for service in config["services"].values():
         assert "network_mode" not in service
         assert "expose" not in service
+    # The host side can move (a port already taken), never off 127.0.0.1.
+    moved = resolved({**TEST_SECRETS, "ADMIN_HOST_PORT": "18000", "BROKER_MANAGEMENT_HOST_PORT": "25673"})
+    assert moved["services"]["admin-web"]["ports"] == ["127.0.0.1:18000:8000/tcp"]
+    assert moved["services"]["rabbitmq"]["ports"] == ["127.0.0.1:25673:15672/tcp"]
 
 
 def test_production_settings_and_debug_off_everywhere(config):
@@ -162,8 +166,39 @@ def test_dependencies_wait_for_health_or_completion(config, cluster_config):
         assert "migrate" in needs or name == "flower", name
         if name in ("admin-relay", "catalog-worker", "catalog-beat", "flower"):
             assert "rabbitmq-init" in needs, name
-    assert set(services["migrate"]["depends_on"]) == set(DATABASES)
+    # migrate's start-up self-check logs in to the broker: after rabbitmq-init.
+    assert set(services["migrate"]["depends_on"]) == {*DATABASES, "rabbitmq-init"}
     assert set(services["rabbitmq-init"]["depends_on"]) == {"rabbitmq"}
+
+
+def test_every_long_running_service_has_a_health_check(config):
+    services = config["services"]
+    checks = {name: services[name]["healthcheck"]["test"] for name in PROCESS_SERVICES}
+    assert checks == {
+        "admin-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8000/healthz"],
+        "catalog-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8001/healthz"],
+        "flower": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:5555/healthcheck"],
+        "admin-relay": ["CMD", "docker/healthcheck", "relay"],
+        "catalog-worker": ["CMD", "docker/healthcheck", "worker"],
+        "catalog-beat": ["CMD", "docker/healthcheck", "beat"],
+    }
+    for name in (*BROKERS & set(services), *DATABASES):
+        assert "healthcheck" in services[name], name
+    assert os.access(REPO / "docker" / "healthcheck", os.X_OK)
+    # Beat answers the health check's ping only when started with remote control.
+    assert "--enable-remote-control" in (REPO / "docker" / "start" / "catalog-beat").read_text()
+
+
+def test_images_default_to_the_official_ones_and_can_be_replaced(config):
+    services = config["services"]
+    assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
+    assert services["admin-db"]["image"] == services["catalog-db"]["image"] == "postgres:15"
+    assert {s["build"]["args"]["PYTHON_IMAGE"] for s in app_services(config).values()} == {"python:3.11-slim-bookworm"}
+    other = resolved(
+        {**TEST_SECRETS, "RABBITMQ_IMAGE": "r:1", "POSTGRES_IMAGE": "p:1", "PYTHON_IMAGE": "y:1", "APP_IMAGE": "a:1"}
+    )["services"]
+    assert (other["rabbitmq"]["image"], other["admin-db"]["image"], other["migrate"]["image"]) == ("r:1", "p:1", "a:1")
+    assert other["migrate"]["build"]["args"]["PYTHON_IMAGE"] == "y:1"
 
 
 def test_one_user_defined_network_for_everything(config):

@@ -59,7 +59,10 @@ def test_two_stages_and_the_runtime_runs_as_an_unprivileged_user_without_default
     args = dict(arg.split("=", 1) for keyword, arg in instructions() if keyword == "ARG" and "=" in arg)
     base = args["PYTHON_IMAGE"]
     assert re.fullmatch(r"python:3\.11[.\d]*-slim-\w+", base), base  # the machine's Python; a pinned tag
-    assert any(k == "RUN" and "pip install --requirement requirements.txt" in a for k, a in builder)
+    # Installed from the lock only: every package pinned, every file checked against its hashes.
+    assert any(
+        k == "RUN" and "pip install --require-hashes --no-deps --requirement requirements.txt" in a for k, a in builder
+    )
     assert any(k == "RUN" and "pip install --no-deps ." in a for k, a in builder)
     # The runtime takes the virtualenv, not pip's caches or build files.
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime
@@ -126,6 +129,7 @@ def test_the_context_holds_what_runs_and_nothing_private():
         "requirements.txt",
         "pyproject.toml",
         "docker/rabbitmq/provision.py",
+        "docker/healthcheck",
         "docker/start/admin-web",
         "admin_app/manage.py",
     ):
@@ -135,4 +139,12 @@ def test_the_context_holds_what_runs_and_nothing_private():
 def test_compose_builds_this_dockerfile_from_the_repository_root():
     app = {name: s for name, s in load_compose()["services"].items() if "build" in s}
     assert app
-    assert all(s["build"] == {"context": ".", "dockerfile": "docker/Dockerfile"} for s in app.values())
+    assert all(
+        s["build"]
+        == {
+            "context": ".",
+            "dockerfile": "docker/Dockerfile",
+            "args": {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim-bookworm}"},
+        }
+        for s in app.values()
+    )

@@ -22,10 +22,12 @@ from products.models import OutboxEvent
 from products.selectors import products_with_sync_state
 from products.services import product_delete, product_import, product_update
 from products.tests.factories import make_product
+from sync import publisher as publisher_module
 from sync.publisher import Publisher
 from sync.relay import BURST_EVENTS, RelayConfig, prune_published, relay_round
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
-from testkit.broker import Vhost
+from testkit.broker import REFUSING_URL, Vhost
+from testkit.django_fixtures import PointAt
 from testkit.messages import task_argument
 from testkit.waiting import wait_until
 
@@ -196,6 +198,27 @@ def test_rows_locked_by_another_relay_are_skipped(broker_vhost, publisher, confi
 
 
 @pytest.mark.timeout(60)
+def test_a_failover_list_skips_a_dead_node_and_starts_from_the_live_one_next_time(
+    vhost: Vhost, point_celery_at: PointAt, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    # As compose lists the cluster's nodes: the first one is gone, the second answers.
+    app = point_celery_at(f"{REFUSING_URL};{vhost.url}")
+    monkeypatch.setattr(publisher_module, "_LIVE_NODE", {})
+    first = publisher_module._connect(app, settings.RELAY_PUBLISH_TIMEOUT)
+    try:
+        assert first.as_uri(include_password=True) == vhost.url
+    finally:
+        first.release()
+    # The next connection (a reconnect) tries the node that answered, then the other one.
+    again = publisher_module._connect(app, settings.RELAY_PUBLISH_TIMEOUT)
+    try:
+        assert again.alt == [vhost.url, REFUSING_URL]
+        assert again.as_uri(include_password=True) == vhost.url
+    finally:
+        again.release()
+    assert publisher_module.broker_urls(app) == [REFUSING_URL, vhost.url]
+
+
 def test_a_refused_connection_fails_fast_and_backs_off(refusing_publisher, settings) -> None:
     settings.RELAY_BACKOFF_BASE = 1.0
     settings.RELAY_BACKOFF_MAX = 60.0
