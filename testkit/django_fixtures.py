@@ -71,7 +71,7 @@ def point_celery_at(monkeypatch: pytest.MonkeyPatch, celery_app: Celery) -> Poin
         monkeypatch.setenv("CELERY_BROKER_URL", url)
         monkeypatch.delenv("CELERY_BROKER_WRITE_URL", raising=False)
         with celery_app.connection_for_write() as conn:
-            assert conn.as_uri(include_password=True) == url  # the override took effect
+            assert conn.as_uri(include_password=True) == url.split(";")[0]  # the override took effect
         return celery_app
 
     return point

@@ -204,8 +204,8 @@ _LIVE_NODE: dict[str, int] = {}
 
 def broker_urls(app: Celery) -> list[str]:
     """The node URLs of the broker setting, in order (a failover list has several)."""
-    url = app.conf.broker_write_url or app.conf.broker_url
-    urls = url if isinstance(url, list | tuple) else str(url).split(";")
+    url: object = app.conf.broker_write_url or app.conf.broker_url  # a string, or a list in Celery's conf
+    urls = [str(u) for u in url] if isinstance(url, list | tuple) else str(url).split(";")
     return [u.strip() for u in urls if u.strip()]
 
 
