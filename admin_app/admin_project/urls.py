@@ -1,16 +1,8 @@
-from django.contrib import admin
-from django.urls import include, path
 from sync.health import sync_health
 from sync.metrics import metrics
 
-from sync_contract.health import healthz
+from sync_contract.urls import service_urlpatterns
 
-urlpatterns = [
-    # Before admin.site.urls, whose catch-all would otherwise answer it. Staff only.
-    path("admin/sync-health/", admin.site.admin_view(sync_health), name="sync-health"),
-    path("admin/", admin.site.urls),
-    path("api/", include("products.urls")),
-    path("metrics", metrics, name="metrics"),
-    # Container health checks: the process answers and reaches its database (no login).
-    path("healthz", healthz, name="healthz"),
-]
+urlpatterns = service_urlpatterns(
+    staff_page=("admin/sync-health/", sync_health, "sync-health"), api="products.urls", metrics=metrics
+)

@@ -1,0 +1,28 @@
+"""The URLs both services lay out alike: a staff page, the admin, the API, metrics, probes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, include, path
+
+from sync_contract.health import healthz
+
+View = Callable[..., HttpResponse]
+
+
+def service_urlpatterns(
+    *, staff_page: tuple[str, View, str], api: str, metrics: Callable[[HttpRequest], HttpResponse]
+) -> list[URLPattern | URLResolver]:
+    """``staff_page`` is (route, view, name): served to staff only, before the admin's catch-all."""
+    route, view, name = staff_page
+    return [
+        path(route, admin.site.admin_view(view), name=name),
+        path("admin/", admin.site.urls),
+        path("api/", include(api)),
+        path("metrics", metrics, name="metrics"),
+        # Container health checks: the process answers and reaches its database (no login).
+        path("healthz", healthz, name="healthz"),
+    ]
