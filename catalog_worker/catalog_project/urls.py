@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from catalog.admin_views import dead_letter_page
 from catalog.metrics import metrics
-from sync_contract.health import healthz
+from sync_contract.health import broker_ready, database_ready, healthz, readyz_view
 
 urlpatterns = [
     # Before admin.site.urls, whose catch-all would otherwise answer it.
@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("catalog.urls")),
     path("metrics", metrics, name="metrics"),
-    # Container health checks: the process answers and reaches its database (no login).
+    # No login: liveness (the process serves) and readiness (database and broker answer).
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz_view(database_ready, broker_ready), name="readyz"),
 ]
