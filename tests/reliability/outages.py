@@ -4,7 +4,8 @@ for ``RELIABILITY_OUTAGE_SECONDS``, longer than the worker's old retry budget.
 Nothing may be lost or dead-lettered, and no one may step in: the worker holds its messages
 while its database does not answer (catalog.db_wait), the relay waits for its database and
 backs off from the broker, the worker reconnects to the broker forever. The catalog must equal
-the admin within ``CONVERGE_AFTER_OUTAGE`` seconds of the end of the outage.
+the admin within ``CONVERGE_AFTER_OUTAGE`` seconds of the end of the outage (measured from
+after a few changes made once it is over), with every process still the one started.
 
 The old budget, with the suite's settings (FAST_RECOVERY: CATALOG_RETRY_MAX=8, backoff 0.5 s
 doubling to at most 4 s, equal jitter, +1 s per countdown): 8 countdowns of 1 + U[d/2, d] for
@@ -23,6 +24,7 @@ from tests.reliability.scenarios import Run, Scenario
 
 OUTAGE_SECONDS = float(os.environ.get("RELIABILITY_OUTAGE_SECONDS", "60"))
 CONVERGE_AFTER_OUTAGE = 10.0
+AFTER_REPAIR = 20
 
 
 def _down_for(stop: Callable[[Run], None], start: Callable[[Run], None], what: str) -> Callable[[Run], None]:
@@ -33,7 +35,10 @@ def _down_for(stop: Callable[[Run], None], start: Callable[[Run], None], what: s
         time.sleep(OUTAGE_SECONDS)  # the outage itself: held this long, whatever happens meanwhile
         start(run)
         run.checks["down_s"] = round(time.monotonic() - down, 1)
-        run.notes.append(f"{what} down {run.checks['down_s']:g}s")
+        # Changes made right after the repair must flow too (the load phase may be over):
+        # the relay and the worker resume on their own.
+        run.stack.edit_products(f"after-{run.stack.name}", AFTER_REPAIR, updates=AFTER_REPAIR // 2)
+        run.notes.append(f"{what} down {run.checks['down_s']:g}s, {AFTER_REPAIR} products created after")
 
     return fault
 

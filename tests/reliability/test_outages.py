@@ -25,3 +25,5 @@ def test_a_long_outage_heals_by_itself(scenario: Scenario, reliability_stack, re
     assert row.lost == 0, row
     assert row.dup_with_effect == 0, row
     assert row.converge_s <= CONVERGE_AFTER_OUTAGE, row
+    # No manual step: no process died and none was restarted.
+    assert [p.alive() for p in run.relays + run.workers] == [True, True]
