@@ -45,6 +45,17 @@ def env_basic_auth(name: str) -> tuple[str, str] | None:
     return user, password
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (case-insensitive)."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
 def env_int(name: str, default: int, *, maximum: int | None = None) -> int:
     value = env_float(name, default)
     if value != int(value):

@@ -8,21 +8,27 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path
 
-from sync_contract.health import healthz
+from sync_contract.health import ReadinessCheck, healthz, readyz_view
 
 View = Callable[..., HttpResponse]
 
 
 def service_urlpatterns(
-    *, staff_page: tuple[str, View, str], api: str, metrics: Callable[[HttpRequest], HttpResponse]
+    *,
+    staff_page: tuple[str, View, str],
+    api: str,
+    metrics: Callable[[HttpRequest], HttpResponse],
+    ready: tuple[ReadinessCheck, ...],
 ) -> list[URLPattern | URLResolver]:
-    """``staff_page`` is (route, view, name): served to staff only, before the admin's catch-all."""
+    """``staff_page`` is (route, view, name): served to staff only, before the admin's catch-all;
+    ``ready``: what ``/readyz`` checks."""
     route, view, name = staff_page
     return [
         path(route, admin.site.admin_view(view), name=name),
         path("admin/", admin.site.urls),
         path("api/", include(api)),
         path("metrics", metrics, name="metrics"),
-        # Container health checks: the process answers and reaches its database (no login).
+        # No login: liveness (the process serves) and readiness (what the service needs answers).
         path("healthz", healthz, name="healthz"),
+        path("readyz", readyz_view(*ready), name="readyz"),
     ]

@@ -4,20 +4,28 @@
 - ``sync_outbox_oldest_pending_seconds``: age of the oldest of them (0 when none);
 - ``sync_outbox_failing``: waiting events whose publish failed at least once;
 - ``sync_relay_consecutive_failures{relay}`` and ``sync_relay_up{relay}`` of the relays seen recently;
-- ``sync_drift_differences`` and ``sync_drift_ok`` of the last drift check.
+- ``sync_drift_differences`` and ``sync_drift_ok`` of the last drift check;
+- ``sync_queue_messages{queue}`` (ready messages) and ``sync_queue_consumers{queue}`` of the
+  sync queue and the dead-letter queue, by a passive declare at scrape time, and
+  ``sync_broker_up`` (0 when the broker did not answer: the two are then left out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from celery import current_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from sync.health import outbox_summary
 from sync.models import DriftCheck
 from sync.relay_status import live_relays
+from sync_contract.broker import queue_depth
 from sync_contract.metrics import FunctionCollector, metrics_view
+from sync_contract.names import DEAD_LETTER_QUEUE, SYNC_QUEUE
+
+BROKER_TIMEOUT = 1.5
 
 
 def collect() -> Iterator[Metric]:
@@ -42,6 +50,7 @@ def collect() -> Iterator[Metric]:
         up.add_metric([relay.relay_id], 0 if relay.failing else 1)
     yield failures
     yield up
+    yield from queue_metrics()
     last = DriftCheck.objects.first()
     if last is not None:
         yield GaugeMetricFamily(
@@ -55,6 +64,23 @@ def collect() -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "sync_drift_last_run_timestamp_seconds", "When the last drift check ran.", value=last.ran_at.timestamp()
         )
+
+
+def queue_metrics() -> Iterator[Metric]:
+    messages = GaugeMetricFamily("sync_queue_messages", "Ready messages in the queue.", labels=["queue"])
+    consumers = GaugeMetricFamily("sync_queue_consumers", "Consumers of the queue.", labels=["queue"])
+    answered = True
+    for queue in (SYNC_QUEUE, DEAD_LETTER_QUEUE):
+        depth = queue_depth(current_app, queue, timeout=BROKER_TIMEOUT)
+        if depth is None:
+            answered = False
+            break
+        messages.add_metric([queue], depth.messages)
+        consumers.add_metric([queue], depth.consumers)
+    yield GaugeMetricFamily("sync_broker_up", "1 if the broker answered this scrape.", value=1 if answered else 0)
+    if answered:
+        yield messages
+        yield consumers
 
 
 metrics = metrics_view(lambda: [FunctionCollector(collect)])

@@ -33,7 +33,7 @@ from sync.drift import PeriodicDriftCheck
 from sync.publisher import Publisher, PublishError
 from sync.relay_status import RelayStatusRecorder
 from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL, PRUNE_SQL
-from sync_contract.logs import log_each_event, product_versions
+from sync_contract.logs import event_fields, log_each_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +139,7 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                     first.product_id,
                     first.version,
                     exc,
+                    extra={**event_fields(task_id=None, event=first), "events": len(failed_ids)},
                 )
                 break
             result.published += len(chunk)
@@ -159,13 +160,16 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
             e.version,
             e.op,
             task_id,
+            extra=event_fields(task_id=task_id, event=e),
         )
         return
+    products = product_versions((e.product_id, e.version) for e in events)
     logger.info(
         "published %d events in one message task_id=%s products=%s",
         len(events),
         task_id,
-        product_versions((e.product_id, e.version) for e in events),
+        products,
+        extra={**event_fields(task_id=task_id), "events": len(events), "products": products},
     )
     log_each_event(logger, task_id, events)
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypedDict
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from products.models import OutboxEvent
@@ -94,6 +95,16 @@ def live_relays() -> list[RelayStatus]:
     """Relays that wrote their row recently and did not stop, most recent first."""
     since = timezone.now() - timedelta(seconds=settings.RELAY_STATUS_STALE)
     return list(RelayStatus.objects.filter(stopped_at__isnull=True, last_seen_at__gte=since)[:50])
+
+
+def relay_heartbeat_ready() -> str | None:
+    """For /readyz: a relay wrote its heartbeat within RELAY_STATUS_STALE seconds."""
+    try:
+        if live_relays():
+            return None
+    except DatabaseError:
+        return "relay heartbeat unknown (database unreachable)"
+    return f"no relay heartbeat within {settings.RELAY_STATUS_STALE:g}s"
 
 
 class PublishingProblem(TypedDict):

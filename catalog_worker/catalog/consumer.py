@@ -11,6 +11,8 @@ from typing import Protocol
 from celery import Celery
 from celery.worker.consumer import Consumer
 from celery.worker.consumer.delayed_delivery import DelayedDelivery
+from celery.worker.state import maybe_shutdown
+from django.conf import settings
 from kombu import Connection
 from kombu.message import Message
 from kombu.transport.native_delayed_delivery import declare_native_delayed_delivery_exchanges_and_queues
@@ -141,6 +143,29 @@ class SyncConsumer(Consumer):
         if self._wake_tick is None:
             self._wake_tick = functools.partial(wake_if_ready, hub)
         hub.on_tick.add(self._wake_tick)
+
+    def ensure_connected(self, conn: Connection) -> Connection:
+        # Celery's own reconnection waits 2, 4, … up to 30 s between attempts and gives up
+        # after broker_connection_max_retries: here it never gives up (that setting is None)
+        # and waits at most CATALOG_BROKER_RECONNECT_MAX, so a broker that is back after a
+        # long outage is consumed from within that long (docs/decisions/0017-recovery.md).
+        cap = settings.CATALOG_BROKER_RECONNECT_MAX
+
+        def on_error(exc: Exception, interval: float) -> None:
+            logger.error("cannot connect to the broker at %s: %s; again in %.1fs", conn.as_uri(), exc, interval)
+
+        # kombu-stubs say int for the intervals; kombu sleeps any number of seconds.
+        connected = conn.ensure_connection(
+            on_error,
+            self.app.conf.broker_connection_max_retries,
+            interval_start=min(1.0, cap),  # type: ignore[arg-type]
+            interval_step=min(1.0, cap),  # type: ignore[arg-type]
+            interval_max=cap,  # type: ignore[arg-type]
+            callback=maybe_shutdown,
+        )
+        self.first_connection_attempt = False
+        self.broker_connection_retry_attempt = 0
+        return connected
 
     def connect(self) -> Connection:
         # On every (re)connection, before any queue is consumed: the dead-letter

@@ -14,10 +14,11 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
 
 from catalog.counters import counter_shard
+from catalog.db_wait import wait_for_database
 from catalog.results import task_success_row
 from catalog.services import ApplyResult, catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, ProductEvent, validate_envelope
-from sync_contract.logs import log_each_event, product_versions
+from sync_contract.logs import event_fields, log_each_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -61,36 +62,46 @@ def sync_products(self: Task[[Any], SyncOutcome], envelope: Any) -> SyncOutcome:
         # queue dead-letters the message. The reason goes to the log and, keyed by
         # task id, to the result backend.
         task_id = self.request.id
-        logger.error("rejecting task_id=%s to the dead-letter queue: %s", task_id, exc)
+        logger.error(
+            "rejecting task_id=%s to the dead-letter queue: %s", task_id, exc, extra=event_fields(task_id=task_id)
+        )
         if task_id is not None:  # a direct call, not a delivery, has no id to store it under
             self.backend.mark_as_failure(task_id, exc, request=self.request)
         raise Reject(str(exc), requeue=False) from exc
 
-    try:
-        # One statement, one commit per message: the catalog rows, the counters and (in
-        # a worker; an eager call stores nothing) the SUCCESS result. In an explicit
-        # transaction, not as a statement of its own: PostgreSQL finishes a statement
-        # whose client died and would commit it, whereas a transaction still waiting for
-        # its COMMIT is rolled back, so a worker killed mid-task leaves nothing behind.
-        with transaction.atomic():
-            result = catalog_apply_events(
-                events=events,
-                counter_shard=counter_shard(),
-                task_result=None if self.request.is_eager else task_success_row(self),
+    while True:
+        try:
+            # One statement, one commit per message: the catalog rows, the counters and (in
+            # a worker; an eager call stores nothing) the SUCCESS result. In an explicit
+            # transaction, not as a statement of its own: PostgreSQL finishes a statement
+            # whose client died and would commit it, whereas a transaction still waiting for
+            # its COMMIT is rolled back, so a worker killed mid-task leaves nothing behind.
+            with transaction.atomic():
+                result = catalog_apply_events(
+                    events=events,
+                    counter_shard=counter_shard(),
+                    task_result=None if self.request.is_eager else task_success_row(self),
+                )
+            break
+        except TRANSIENT_DB_ERRORS as exc:
+            # A database that does not answer is an outage, not this message's fault: hold
+            # the message and wait, spending no retry. (Not in-process: the caller owns that
+            # connection.)
+            if not self.request.is_eager and wait_for_database(self.request.id, exc) > 0:
+                continue
+            # Celery's native delayed delivery routes by whole seconds and refuses a countdown
+            # under 1 s: start one second later, keeping the jitter.
+            countdown = 1.0 + retry_countdown(self.request.retries)
+            logger.warning(
+                "database error applying task_id=%s (%s); retry %d/%d in %.1fs",
+                self.request.id,
+                exc,
+                self.request.retries + 1,
+                settings.CATALOG_RETRY_MAX,
+                countdown,
+                extra=event_fields(task_id=self.request.id),
             )
-    except TRANSIENT_DB_ERRORS as exc:
-        # Celery's native delayed delivery routes by whole seconds and refuses a countdown
-        # under 1 s: start one second later, keeping the jitter.
-        countdown = 1.0 + retry_countdown(self.request.retries)
-        logger.warning(
-            "database error applying task_id=%s (%s); retry %d/%d in %.1fs",
-            self.request.id,
-            exc,
-            self.request.retries + 1,
-            settings.CATALOG_RETRY_MAX,
-            countdown,
-        )
-        raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
+            raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
     log_applied(task_id=self.request.id, events=events, result=result)
     return {"applied": result.applied, "stale": result.stale}
@@ -109,14 +120,17 @@ def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: 
             e.version,
             e.op,
             task_id,
+            extra=event_fields(task_id=task_id, event=e),
         )
     else:
+        products = product_versions((e.product_id, e.version) for e in events)
         logger.info(
             "batch of %d events task_id=%s: applied=%d stale=%d products=%s",
             len(events),
             task_id,
             result.applied,
             result.stale,
-            product_versions((e.product_id, e.version) for e in events),
+            products,
+            extra={**event_fields(task_id=task_id), "events": len(events), "products": products},
         )
         log_each_event(logger, task_id, events)

@@ -386,21 +386,23 @@ def test_scaled_to_three_workers_and_two_relays_mid_stream_loses_nothing_and_all
     assert len([c for c in stack.containers("admin-relay") if c.status == "running"]) == 1
 
 
-def test_web_health_check_fails_while_its_database_is_down(stack):
+def test_web_readiness_fails_while_its_database_is_down(stack):
     database = stack.container("catalog-db")
     docker("stop", database.id, timeout=60)
     try:
-        assert requests.get(stack.url("catalog", "/healthz"), timeout=30).status_code == 503
-        check = stack.exec("catalog-web", "docker/healthcheck", "http", "http://127.0.0.1:8001/healthz", check=False)
+        response = requests.get(stack.url("catalog", "/readyz"), timeout=30)
+        assert (response.status_code, response.text) == (503, "database unreachable\n")
+        check = stack.exec("catalog-web", "docker/healthcheck", "http", "http://127.0.0.1:8001/readyz", check=False)
         assert check.returncode == 1, check.stdout
-        assert requests.get(stack.url("admin", "/healthz"), timeout=30).status_code == 200
+        assert requests.get(stack.url("catalog", "/healthz"), timeout=30).status_code == 200  # alive
+        assert requests.get(stack.url("admin", "/readyz"), timeout=30).status_code == 200
     finally:
         docker("start", database.id, timeout=60)
     wait_until(
-        lambda: requests.get(stack.url("catalog", "/healthz"), timeout=10).status_code == 200,
+        lambda: requests.get(stack.url("catalog", "/readyz"), timeout=10).status_code == 200,
         timeout=60,
         interval=0.5,
-        what="catalog /healthz again",
+        what="catalog /readyz again",
     )
     stack.wait_ready(timeout=120)
 

@@ -175,8 +175,8 @@ def test_every_long_running_service_has_a_health_check(config):
     services = config["services"]
     checks = {name: services[name]["healthcheck"]["test"] for name in PROCESS_SERVICES}
     assert checks == {
-        "admin-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8000/healthz"],
-        "catalog-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8001/healthz"],
+        "admin-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8000/readyz"],
+        "catalog-web": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:8001/readyz"],
         "flower": ["CMD", "docker/healthcheck", "http", "http://127.0.0.1:5555/healthcheck"],
         "admin-relay": ["CMD", "docker/healthcheck", "relay"],
         "catalog-worker": ["CMD", "docker/healthcheck", "worker"],

@@ -25,6 +25,59 @@ FAST_RECOVERY = {
 }
 
 
+# Every (product_id, version) that reaches the catalog in a committed transaction, and each
+# that the upsert applied, recorded by triggers the suite adds to the catalog database: a
+# BEFORE INSERT row trigger fires for every proposed row of INSERT ... ON CONFLICT, even one
+# the version rule then skips, and rolls back with a transaction that does not commit.
+ARRIVALS_SQL = """
+    CREATE TABLE reliability_arrival (product_id bigint NOT NULL, version bigint NOT NULL, applied boolean NOT NULL);
+    CREATE FUNCTION reliability_arrived() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO reliability_arrival VALUES (NEW.product_id, NEW.version, false);
+        RETURN NEW;
+    END $$;
+    CREATE FUNCTION reliability_applied() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO reliability_arrival VALUES (NEW.product_id, NEW.version, true);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER reliability_arrived BEFORE INSERT ON catalog_catalogproduct
+        FOR EACH ROW EXECUTE FUNCTION reliability_arrived();
+    CREATE TRIGGER reliability_applied AFTER INSERT OR UPDATE ON catalog_catalogproduct
+        FOR EACH ROW EXECUTE FUNCTION reliability_applied();
+"""
+
+
+def record_arrivals(stack: Stack) -> None:
+    stack.q("catalog", ARRIVALS_SQL)
+
+
+@dataclass(frozen=True)
+class Accounting:
+    changes: int  # distinct (product_id, version) committed in the admin
+    applied: int  # of them, applied by the catalog
+    skipped_older: int  # arrived, and skipped because the catalog held a newer version
+    unaccounted: int  # never arrived in a committed transaction, or skipped without a newer version
+
+
+def accounting(stack: Stack) -> Accounting:
+    """Each committed change: applied, or skipped as older than what the catalog held."""
+    committed = set(stack.q("admin", "SELECT DISTINCT product_id, version FROM products_outboxevent"))
+    arrivals = stack.q("catalog", "SELECT product_id, version, applied FROM reliability_arrival")
+    applied = {(p, v) for p, v, was_applied in arrivals if was_applied}
+    arrived = {(p, v) for p, v, _ in arrivals}
+    newest: dict[int, int] = {}
+    for p, v in applied:
+        newest[p] = max(v, newest.get(p, 0))
+    skipped = {(p, v) for p, v in committed - applied if (p, v) in arrived and newest.get(p, 0) > v}
+    return Accounting(
+        changes=len(committed),
+        applied=len(committed & applied),
+        skipped_older=len(skipped),
+        unaccounted=len(committed - applied - skipped),
+    )
+
+
 @dataclass
 class Figures:
     sent: int  # outbox events committed in the admin

@@ -2,8 +2,8 @@
 
     python -m tests.reliability.run [pytest args…]
 
-Runs tests/reliability with RELIABILITY_SECONDS=30 (unless set) and every fault
-scenario (RELIABILITY_ALL=1), prints one row per scenario and saves the table to
+Runs tests/reliability with RELIABILITY_SECONDS=30 and RELIABILITY_OUTAGE_SECONDS=300
+(unless set) and every fault scenario (RELIABILITY_ALL=1), prints one row per scenario and saves the table to
 tests/reliability/latest.md. The exit status is pytest's.
 """
 
@@ -24,6 +24,7 @@ LATEST = REPO / "tests" / "reliability" / "latest.md"
 def main(argv: list[str]) -> int:
     env = {**os.environ, "RELIABILITY_ALL": "1"}
     env.setdefault("RELIABILITY_SECONDS", "30")
+    env.setdefault("RELIABILITY_OUTAGE_SECONDS", "300")
     ROWS_FILE.unlink(missing_ok=True)
     started = datetime.now(UTC)
     status = subprocess.call(

@@ -26,7 +26,7 @@ from testkit.paths import REPO, START
 from testkit.processes import Process
 from testkit.stack import Stack
 from testkit.waiting import wait_until
-from tests.reliability.figures import figures
+from tests.reliability.figures import accounting, figures, record_arrivals
 
 SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "6"))
 RATE = float(os.environ.get("RELIABILITY_RATE", "200"))
@@ -48,6 +48,10 @@ class Row:
     converge_s: float | None
     dead_lettered: int
     note: str = ""
+    # Every committed (product_id, version): applied, or skipped as older (figures.accounting).
+    changes_applied: int = 0
+    changes_skipped_older: int = 0
+    changes_unaccounted: int = -1
 
 
 @dataclass
@@ -266,6 +270,7 @@ SCENARIOS = [
 
 def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, broker: Any = None) -> tuple[Row, Run]:
     run = Run(stack=stack, seconds=seconds, broker=broker)
+    record_arrivals(stack)
     for i in range(scenario.workers):
         run.start_worker(f"-{i}", hostname=f"worker{i}-{stack.name}" if scenario.workers > 1 else None)
     for i in range(scenario.relays):
@@ -307,6 +312,7 @@ def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, 
     except TimeoutError:
         converge_s = None
     result = figures(stack)
+    changes = accounting(stack)
     row = Row(
         scenario=scenario.name,
         seconds=seconds,
@@ -317,6 +323,9 @@ def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, 
         converge_s=converge_s,
         dead_lettered=stack.dead_letters(),
         note="; ".join(run.notes),
+        changes_applied=changes.applied,
+        changes_skipped_older=changes.skipped_older,
+        changes_unaccounted=changes.unaccounted,
     )
     record(row)
     return row, run
@@ -341,6 +350,7 @@ def table(rows: list[dict]) -> str:
         "dup w/ effect",
         "converge s",
         "dead-lettered",
+        "changes applied / skipped older / unaccounted",
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
@@ -348,6 +358,8 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['scenario']} | {r['seconds']:g} | {r['sent'] / r['seconds']:.0f} | {r['sent']} | "
             f"{r['applied']} | {r['lost']} | "
-            f"{r['dup_with_effect']} | {converge} | {r['dead_lettered']} |"
+            f"{r['dup_with_effect']} | {converge} | {r['dead_lettered']} | "
+            f"{r.get('changes_applied', 0)} / {r.get('changes_skipped_older', 0)} / "
+            f"{r.get('changes_unaccounted', '?')} |"
         )
     return "\n".join(lines)

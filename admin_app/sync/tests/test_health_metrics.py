@@ -129,6 +129,36 @@ def test_metrics_report_backlog_failures_and_relays(admin_client, fake_catalog) 
     assert "sync_outbox_oldest_pending_seconds " in text
 
 
+@pytest.mark.django_db
+def test_metrics_report_the_sync_and_dead_letter_queue_depths(admin_client, broker_vhost) -> None:
+    from celery import current_app
+
+    from sync_contract.names import SYNC_QUEUE
+    from sync_contract.topology import declare_topology
+
+    with current_app.connection_for_write() as connection:
+        declare_topology(connection.default_channel)
+    with broker_vhost.channel() as channel:
+        for body in (b"one", b"two", b"three"):
+            channel.basic_publish("", DEAD_LETTER_QUEUE, body)
+        channel.basic_publish("", SYNC_QUEUE, b"waiting")
+
+    text = admin_client.get("/metrics").content.decode()
+
+    assert "sync_broker_up 1.0" in text
+    assert f'sync_queue_messages{{queue="{DEAD_LETTER_QUEUE}"}} 3.0' in text
+    assert f'sync_queue_messages{{queue="{SYNC_QUEUE}"}} 1.0' in text
+    assert f'sync_queue_consumers{{queue="{SYNC_QUEUE}"}} 0.0' in text
+
+
+@pytest.mark.django_db
+def test_metrics_say_when_the_broker_does_not_answer(admin_client, broker_down) -> None:
+    text = admin_client.get("/metrics").content.decode()
+    assert "sync_broker_up 0.0" in text
+    assert "sync_queue_messages{" not in text
+    assert "sync_outbox_backlog" in text  # the database's figures are served all the same
+
+
 # --- start-up checks --------------------------------------------------------------------------
 
 
