@@ -21,6 +21,9 @@ Scenarios (``--only``/``--skip``, comma-separated):
              and PostgreSQL.
   memory     peak RSS of the relay and of each worker process during bulk and drain
              (measured while those run; selecting it alone runs bulk).
+  capacity   single-change transactions at a rising rate (100, 200, 400, … /s) until
+             commit -> applied p99 > 100 ms or the producers fall behind: the highest
+             rate that held, beside the reference's (selecting it runs reference too).
   api        creates/s through the admin API (gunicorn) with C session clients,
              T seconds per round, rounds alternating broker up / broker stopped
              (a throw-away node), on the full stack (web + relay + worker) and on
@@ -45,12 +48,14 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.capacity import target_lines as single_edit_targets
+from bench.cpu import annotate, per_change_part
 from bench.stack import TUNABLES, Resources, drop_stale, stale_resources
 from testkit.broker import Broker
 from testkit.paths import REPO
 
-ALL = ("bulk", "drain", "steady", "reference", "memory", "api")
-ORDER = ("bulk", "reference", "drain", "steady", "api")  # bulk and its reference side by side
+ALL = ("bulk", "drain", "steady", "reference", "memory", "api", "capacity")
+ORDER = ("bulk", "reference", "drain", "steady", "capacity", "api")  # bulk and its reference side by side
 RESULTS = REPO / "bench" / "results"
 
 TARGETS = {
@@ -348,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, on_sigterm)
     from bench.api_load import api
+    from bench.capacity import capacity, line_capacity
     from bench.scenarios import Options, bulk, reference, steady
 
     preflight()
@@ -389,12 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     todo = set(args.scenarios)
     if "memory" in todo and not todo & {"bulk", "drain"}:
         todo.add("bulk")
+    if "capacity" in todo:
+        todo.add("reference")
     runners = {
         "bulk": lambda: bulk(res, opts),
         "drain": lambda: bulk(res, opts, drain=True),
         "steady": lambda: steady(res, opts),
         "reference": lambda: reference(res, opts),
         "api": lambda: api(res, opts),
+        "capacity": lambda: capacity(res, opts),
     }
     started = time.time()
     meta = {
@@ -433,8 +442,10 @@ def main(argv: list[str] | None = None) -> int:
                 "steady": lambda: line_steady(results["steady"]),
                 "reference": lambda: line_reference(results["reference"], results.get("bulk")),
                 "api": lambda: line_api(results["api"]),
+                "capacity": lambda: line_capacity(results["capacity"], results.get("reference")),
             }[name]()
-            print(line, flush=True)
+            annotate(results[name])
+            print(line + per_change_part(results[name]), flush=True)
         if "memory" in todo:
             print(line_memory(results), flush=True)
     except KeyboardInterrupt:
@@ -451,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("targets (issue 3):")
     for line in target_lines(results):
+        print(line)
+    print("targets (issue 17, single edits):")
+    for line in single_edit_targets(results):
         print(line)
     meta["seconds"] = round(time.time() - started, 1)
     write_results(args, meta, results)

@@ -465,9 +465,6 @@ def reference(res: Resources, opts: Options) -> dict:
         if consumer.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("reference consumer did not start; see reference-consumer.log")
         time.sleep(0.05)
-    producer = res.popen(
-        "reference-producer", [sys.executable, "-m", "bench.reference", "produce", *common, "--out", str(out)], env=env
-    )
 
     class _Log:  # what wait_for_count shows when stalled
         name = "reference"
@@ -476,14 +473,22 @@ def reference(res: Resources, opts: Options) -> dict:
         def log(self):
             return self.log_path.read_text(errors="replace")
 
-    wait_for_count(
-        db,
-        "SELECT count(*) FROM ref_product",
-        count,
-        stall_timeout=opts.stall_timeout,
-        what="reference: consumer applied all",
-        logs=[_Log()],
-    )
+    # Its CPU accounted as the pipeline's: the consumer, PostgreSQL and RabbitMQ (the producer apart).
+    with RssSampler({"consumer": consumer.pid}) as sampler:
+        producer = res.popen(
+            "reference-producer",
+            [sys.executable, "-m", "bench.reference", "produce", *common, "--out", str(out)],
+            env=env,
+        )
+        sampler.watch("producer", producer.pid)
+        wait_for_count(
+            db,
+            "SELECT count(*) FROM ref_product",
+            count,
+            stall_timeout=opts.stall_timeout,
+            what="reference: consumer applied all",
+            logs=[_Log()],
+        )
     producer.wait(60)
     consumer.wait(30)
     produced = json.loads(out.read_text())
@@ -498,4 +503,6 @@ def reference(res: Resources, opts: Options) -> dict:
         "rate": round(rate(count, applied_end - started), 1),
         "publish_rate": round(rate(count, finished - started), 1),
         "timeline": {"applied": applied_timeline(db, "ref_product", started)},
+        "cpu": {m["process"]: m["cpu_seconds"] for m in sampler.summary()},
+        "machine": sampler.machine,
     }

@@ -6,7 +6,9 @@ row published only after its message was confirmed, commit. A failed publish
 records the attempt and the error and backs the rows off exponentially with
 jitter. Between rounds the relay sleeps on PostgreSQL ``LISTEN`` (the insert
 trigger's ``NOTIFY`` is delivered at commit) with a polling fallback; after a round
-that found a burst being committed it pauses ``RELAY_LINGER`` first (fuller messages).
+that found a burst being committed it pauses ``RELAY_LINGER`` first (fuller messages), and
+rounds that publish start at least ``RELAY_ROUND_INTERVAL`` apart (edits that come faster
+share messages; a lone edit after a quiet spell goes at once).
 
 Dying anywhere is safe: rows stay locked only inside the transaction, so a relay
 killed after a publish but before its commit leaves the rows pending and they are
@@ -56,6 +58,7 @@ class RelayConfig:
     backoff_max: float
     retention_seconds: float
     linger: float = 0.0
+    round_interval: float = 0.0
 
     @classmethod
     def from_settings(cls) -> RelayConfig:
@@ -69,6 +72,7 @@ class RelayConfig:
             backoff_max=settings.RELAY_BACKOFF_MAX,
             retention_seconds=settings.OUTBOX_RETENTION_HOURS * 3600,
             linger=settings.RELAY_LINGER,
+            round_interval=settings.RELAY_ROUND_INTERVAL,
         )
 
 
@@ -226,6 +230,7 @@ class Relay:
             while not self._stopping:
                 try:
                     self._ensure_listener()
+                    round_started = time.monotonic()
                     result = relay_round(self.publisher, self.config)
                     self.status.record_round(result)
                     self._maybe_prune()
@@ -247,6 +252,11 @@ class Relay:
                 if burst:
                     self._linger(self.config.linger)  # then claim what the burst committed meanwhile
                 elif idle is not None:
+                    if result.published:
+                        # Per message, not per event, is what a single edit costs: edits that
+                        # follow within the interval wait for it and share the next message
+                        # (docs/decisions/0019-single-edit-cost.md).
+                        self._linger(round_started + self.config.round_interval - time.monotonic())
                     self._wait(idle)
                 # A backlog (no idle timeout): keep draining without waiting.
         finally:
@@ -303,7 +313,8 @@ class Relay:
 
     def _linger(self, seconds: float) -> None:
         """Pause without waking on NOTIFY (a stop request still ends it at once)."""
-        select.select([self._wake_r], [], [], seconds)
+        if seconds > 0:
+            select.select([self._wake_r], [], [], seconds)
 
     def _close_listener(self) -> None:
         listener, self._listener = self._listener, None

@@ -354,6 +354,24 @@ def test_after_a_burst_the_relay_lingers_before_claiming_again_and_a_single_edit
         assert waited < 0.9 * linger  # woken by its NOTIFY: a single edit is never held back
 
 
+@pytest.mark.timeout(60)
+def test_edits_that_follow_a_published_round_within_the_interval_share_the_next_message(
+    broker_vhost, publisher, run_relay
+) -> None:
+    interval = 1.0
+    config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0, linger=0.0, round_interval=interval)
+    with run_relay(publisher, config):
+        first = make_product()
+        wait_until(lambda: not pending_ids(), timeout=15, what="the first edit to go out")
+        second, third = make_product(), make_product()  # each commit NOTIFYs the relay
+
+        wait_until(lambda: not pending_ids(), timeout=15, what="the next two edits to go out")
+    sent = [[e["product_id"] for e in env["events"]] for env in envelopes(take_messages(broker_vhost, 2))]
+    assert sent == [[first.pk], [second.pk, third.pk]]
+    waited = (_published_at(second.pk) - _published_at(first.pk)).total_seconds()
+    assert waited >= 0.9 * interval
+
+
 # --- the task-sent event, and what a round's commit waits for -----------------------------------
 
 
