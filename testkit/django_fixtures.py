@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from celery import Celery, current_app
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
@@ -24,7 +25,26 @@ PointAt = Callable[[str], Celery]
 
 @pytest.fixture
 def staff_user(db: None) -> Any:
-    return get_user_model().objects.create_user(STAFF_USER, password=STAFF_PASSWORD, is_staff=True)
+    """Staff holding every model permission of the service (not a superuser)."""
+    user = get_user_model().objects.create_user(STAFF_USER, password=STAFF_PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.all())
+    return user
+
+
+@pytest.fixture
+def viewer_user(db: None) -> Any:
+    """Staff allowed to view every model of the service and nothing else."""
+    user = get_user_model().objects.create_user("viewer", password=STAFF_PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+@pytest.fixture
+def viewer_client(viewer_user: Any) -> Client:
+    """A Django test client logged in as a view-only staff member."""
+    client = Client()
+    client.force_login(viewer_user)
+    return client
 
 
 @pytest.fixture

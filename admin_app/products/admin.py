@@ -15,7 +15,9 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Model, QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.urls import URLPattern, path
 
+from products.admin_import import import_page
 from products.models import OutboxEvent, Product
 from products.selectors import SYNC_STATES, attach_catalog_state, filter_by_sync_state, products_with_sync_state
 from products.services import (
@@ -72,6 +74,10 @@ class ProductAdmin(ProductModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Product]:
         return products_with_sync_state()
 
+    def get_urls(self) -> list[URLPattern]:
+        page = path("import/", self.admin_site.admin_view(import_page), name="products_product_import")
+        return [page, *super().get_urls()]
+
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CatalogStateChangeList
 
@@ -100,7 +106,10 @@ class ProductAdmin(ProductModelAdmin):
         version = getattr(obj, "catalog_version", None)
         return "-" if version is None else str(version)
 
-    @admin.action(description="Resync selected products to the catalog")
+    def has_resync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("products.resync_product")
+
+    @admin.action(description="Resync selected products to the catalog", permissions=["resync"])
     def resync_selected(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
         count = product_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(

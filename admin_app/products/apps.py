@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class ProductsConfig(AppConfig):
@@ -6,3 +7,8 @@ class ProductsConfig(AppConfig):
 
     name = "products"
     verbose_name = "Products"
+
+    def ready(self) -> None:
+        from products.auth import check_throttle_settings
+
+        checks.register(check_throttle_settings)

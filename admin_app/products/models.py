@@ -59,6 +59,8 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
+        # Re-sending the current state to the catalog (admin action, beside add/change/delete).
+        permissions = [("resync_product", "Can resend products to the catalog")]
         constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
 
     def __str__(self) -> str:

@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Field
 from django.utils import timezone
 
 from products import sql
-from products.models import OutboxEvent, Product, not_blank
+from products.models import OutboxEvent, Product
+from products.validation import PRODUCT_FIELDS as PRODUCT_FIELDS  # the fields a change may carry
+from products.validation import clean_row
 
-PRODUCT_FIELDS = ("sku", "title", "description", "price", "image_url", "is_active")
 SKU_UNIQUE_CONSTRAINT = "products_product_sku_key"
 
 
@@ -115,125 +112,142 @@ def product_delete_many(*, product_ids: Iterable[int]) -> int:
     return count
 
 
+# --- Imports: many products in one transaction, all or nothing ------------------------
+
+# Rows per json batch: one statement each; memory holds one batch at a time.
+IMPORT_BATCH = 5000
+# Errors an import reports (it counts them all).
+MAX_IMPORT_ERRORS = 100
+
+
 @dataclass(frozen=True)
 class ImportResult:
     created: int
     updated: int
+    unchanged: int = 0
 
 
-_IMPORT_DEFAULTS = {"description": "", "image_url": "", "is_active": True}
+@dataclass(frozen=True)
+class RowError:
+    line: int  # the row's line in its file (its position, from 1, in a list)
+    field: str  # a product field, or "non_field_errors" for the row as a whole
+    message: str
 
 
-def _clean_import_row(index: int, row: dict[str, Any]) -> dict[str, Any]:
-    _check_fields(row)
-    full = {**_IMPORT_DEFAULTS, **row}
-    cleaned: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name in PRODUCT_FIELDS:
-        value = full.get(name)
-        quick = _QUICK_CLEAN[name](value)
-        if quick is not _UNSURE:
-            cleaned[name] = quick
-            continue
-        try:
-            cleaned[name] = _IMPORT_FIELDS[name].clean(value, None)
-        except ValidationError as exc:
-            errors[name] = exc.messages
-    if errors:
-        raise ValidationError({f"rows[{index}]": [f"{name}: {'; '.join(m)}" for name, m in errors.items()]})
-    cleaned["price"] = str(cleaned["price"])
-    return cleaned
+@dataclass(frozen=True)
+class SourceRow:
+    """A row as a reader found it: its line and fields, or what made it unreadable."""
+
+    line: int
+    data: dict[str, Any]
+    errors: tuple[RowError, ...] = ()
 
 
-def _concrete_field(name: str) -> Field[Any, Any]:
-    field = Product._meta.get_field(name)
-    if not isinstance(field, Field):
-        raise TypeError(f"Product.{name} is not a concrete field")
-    return field
+class ImportRejected(ValidationError):
+    """Nothing was written: ``errors`` (the first MAX_IMPORT_ERRORS) of ``count`` in all."""
+
+    def __init__(self, errors: list[RowError], count: int) -> None:
+        super().__init__([f"line {e.line}: {e.field}: {e.message}" for e in errors])
+        self.row_errors, self.count = errors, count
 
 
-_IMPORT_FIELDS = {name: _concrete_field(name) for name in PRODUCT_FIELDS}
+class _Errors:
+    def __init__(self) -> None:
+        self.shown: list[RowError] = []
+        self.count = 0
 
-# The common, plainly valid value of each field, recognised without Django's field
-# machinery (the most of an import's Python otherwise). Anything else, every invalid value
-# included, is left to the field's own clean(), so the cleaned values and every error
-# message stay Django's; a test compares the two on valid and invalid values of each field
-# and fails when a field gains a validator these checks do not know
-# (docs/decisions/0007-import-quick-clean.md).
-_UNSURE = object()
-# A field's quick check: the cleaned value, or _UNSURE.
-QuickClean = Callable[[Any], object]
-
-
-def _quick_text(field: Field[Any, Any]) -> QuickClean:
-    limits = [field.max_length] + [v.limit_value for v in field.validators if isinstance(v, MaxLengthValidator)]
-    max_length = min((limit for limit in limits if limit is not None), default=None)
-    blank = field.blank and not_blank not in field.validators
-
-    def quick(value: Any) -> object:
-        if (
-            type(value) is str
-            and (blank or value.strip())
-            and "\x00" not in value
-            and (max_length is None or len(value) <= max_length)
-        ):
-            return value
-        return _UNSURE
-
-    return quick
+    def add(self, errors: Iterable[RowError]) -> None:
+        for error in errors:
+            self.count += 1
+            if len(self.shown) < MAX_IMPORT_ERRORS:
+                self.shown.append(error)
 
 
-# Up to 10 whole digits and 2 decimals, not negative: inside numeric(12,2) and >= 0.
-_PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+def _numbered(rows: Iterable[dict[str, Any] | SourceRow]) -> Iterator[SourceRow]:
+    for position, row in enumerate(rows, start=1):
+        yield row if isinstance(row, SourceRow) else SourceRow(line=position, data=row)
 
 
-def _quick_price(value: Any) -> object:
-    if type(value) is str and _PLAIN_PRICE.fullmatch(value):
-        return Decimal(value)
-    return _UNSURE
-
-
-def _quick_image_url(value: Any) -> object:
-    return "" if value == "" and type(value) is str else _UNSURE  # a non-empty URL goes to URLValidator
-
-
-def _quick_bool(value: Any) -> object:
-    return value if value is True or value is False else _UNSURE
-
-
-_QUICK_CLEAN: dict[str, QuickClean] = {
-    "sku": _quick_text(_IMPORT_FIELDS["sku"]),
-    "title": _quick_text(_IMPORT_FIELDS["title"]),
-    "description": _quick_text(_IMPORT_FIELDS["description"]),
-    "price": _quick_price,
-    "image_url": _quick_image_url,
-    "is_active": _quick_bool,
-}
+def _batches(rows: Iterable[SourceRow], errors: _Errors) -> Iterator[list[dict[str, Any]]]:
+    """The cleaned rows, each with its line, in batches; each invalid row goes to ``errors``."""
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        cleaned, invalid = (None, {}) if row.errors else clean_row(row.data)
+        errors.add(row.errors)
+        errors.add(RowError(row.line, name, message) for name, messages in invalid.items() for message in messages)
+        if cleaned is not None and not invalid and not errors.count:  # after an error only count the others
+            batch.append({**cleaned, "line": row.line})
+            if len(batch) == IMPORT_BATCH:
+                yield batch
+                batch = []
+    yield batch
 
 
 @transaction.atomic
-def product_import(*, rows: Sequence[dict[str, Any]]) -> ImportResult:
+def product_import(
+    *, rows: Iterable[dict[str, Any] | SourceRow], progress: Callable[[int], None] | None = None
+) -> ImportResult:
     """Create or update many products, matched by sku, as a catalogue import does.
 
-    Each row is a whole product (description, image_url and is_active default as
-    on create). The outcome is that of product_create/product_update per row: each
-    change gets version + 1 and one outbox event, in one transaction; but it is
-    written with one statement for the whole batch instead of three per row. All
-    rows are validated first: one bad row rejects the batch (``ValidationError``
-    naming the row) and writes nothing.
+    Each row is a whole product (description, image_url and is_active default as on
+    create). Per row the outcome is that of product_create / product_update: a new sku is
+    created at version 1, a changed one gets version + 1, each with one outbox event;
+    a row identical to the product is left alone (no version, no event). All or
+    nothing: any invalid row, or a sku given twice, writes nothing and raises
+    ``ImportRejected`` listing the errors by line and field. ``rows`` may be any
+    iterable: it is read once, a batch at a time (memory stays flat); ``progress`` gets
+    the number of rows read after each batch.
     """
-    skus = [row.get("sku") for row in rows]
-    if len(set(skus)) != len(skus):
-        raise ValidationError({"sku": ["each sku may appear only once per import"]})
-    cleaned = [_clean_import_row(index, row) for index, row in enumerate(rows)]
-    if not cleaned:
-        return ImportResult(created=0, updated=0)
-    cleaned.sort(key=lambda r: r["sku"])  # one lock order: concurrent imports do not deadlock
+    errors, read, spooled, now = _Errors(), 0, False, timezone.now()
+    first: list[dict[str, Any]] = []
     with connection.cursor() as cursor:
-        cursor.execute(sql.IMPORT_SQL, {"rows": json.dumps(cleaned), "now": timezone.now()})
-        versions = [version for (version,) in cursor.fetchall()]
-    created = sum(1 for v in versions if v == 1)
-    return ImportResult(created=created, updated=len(versions) - created)
+        for batch in _batches(_numbered(rows), errors):
+            read += len(batch)
+            if progress is not None:
+                progress(read)
+            if not first and not spooled:
+                first = batch
+                continue
+            if not spooled:  # more than one batch: spool them all, apply at the end
+                cursor.execute(sql.SPOOL_CREATE_SQL)
+                cursor.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
+                spooled, first = True, []
+            if batch:
+                cursor.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
+        if not errors.count:
+            _duplicate_skus(cursor, first, spooled, errors)
+        if errors.count:
+            raise ImportRejected(errors.shown, errors.count)
+        if spooled:
+            cursor.execute(sql.IMPORT_SPOOL_SQL, {"now": now})
+        elif first:
+            first.sort(key=lambda r: r["sku"])  # one lock order: concurrent imports do not deadlock
+            cursor.execute(sql.IMPORT_SQL, {"rows": json.dumps(first), "now": now})
+        else:
+            return ImportResult(created=0, updated=0)
+        created, updated = cursor.fetchone()
+        if spooled:
+            cursor.execute(sql.SPOOL_DROP_SQL)
+    return ImportResult(created=created, updated=updated, unchanged=read - created - updated)
+
+
+def _duplicate_skus(cursor: Any, rows: list[dict[str, Any]], spooled: bool, errors: _Errors) -> None:
+    if spooled:
+        cursor.execute(sql.SPOOL_DUPLICATES_SQL, {"limit": MAX_IMPORT_ERRORS})
+        found = cursor.fetchall()
+        groups, repeats = [(sku, lines) for sku, lines, _ in found], (int(found[0][2]) if found else 0)
+    else:
+        by_sku: dict[str, list[int]] = {}
+        for row in rows:
+            by_sku.setdefault(row["sku"], []).append(row["line"])
+        groups = sorted(((sku, lines) for sku, lines in by_sku.items() if len(lines) > 1), key=lambda g: g[1][0])
+        repeats = sum(len(lines) - 1 for _, lines in groups)
+    message = "{sku!r} is already on line {first}: each sku may appear only once"
+    shown = [
+        RowError(line, "sku", message.format(sku=sku, first=lines[0])) for sku, lines in groups for line in lines[1:]
+    ]
+    errors.add(shown)
+    errors.count += repeats - len(shown)
 
 
 # --- Re-sending current state (resync, drift repair) -----------------------------------

@@ -40,26 +40,59 @@ DELETE_SQL = """
     RETURNING product_id
 """
 
-# A whole import batch in one statement: upsert by sku (version 1 when new, version + 1
-# when known) and one event per written row. The batch travels as one json parameter.
-IMPORT_SQL = """
-    WITH batch AS (
-        SELECT * FROM json_to_recordset(%(rows)s::json) AS b(
-            sku text, title text, description text, price numeric, image_url text, is_active boolean)
-    ), written AS (
+# An import: upsert by sku from a source of rows (version 1 when new, version + 1 when any
+# field differs; an identical row is left alone: no version, no event) and one event per
+# written row, in one statement; it answers (created, updated). The source is a json
+# batch (one parameter) or, for an import larger than one batch, the spool below.
+_IMPORT_FROM = """
+    WITH written AS (
         INSERT INTO products_product AS p
                (sku, title, description, price, image_url, is_active, version, created_at, updated_at)
-        SELECT sku, title, description, price, image_url, is_active, 1, %(now)s, %(now)s FROM batch
+        SELECT sku, title, description, price, image_url, is_active, 1, %(now)s, %(now)s
+          FROM {source} ORDER BY sku
         ON CONFLICT (sku) DO UPDATE
            SET title = EXCLUDED.title, description = EXCLUDED.description, price = EXCLUDED.price,
                image_url = EXCLUDED.image_url, is_active = EXCLUDED.is_active,
                version = p.version + 1, updated_at = EXCLUDED.updated_at
+         WHERE (p.title, p.description, p.price, p.image_url, p.is_active)
+               IS DISTINCT FROM (EXCLUDED.title, EXCLUDED.description, EXCLUDED.price, EXCLUDED.image_url,
+                                 EXCLUDED.is_active)
         RETURNING p.*
+    ), events AS (
+        INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
+        SELECT id, version, 'upsert', %(now)s, products_event_data(written) FROM written
+        RETURNING version
     )
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version, 'upsert', %(now)s, products_event_data(written) FROM written
-    RETURNING version
+    SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM events
 """
+_BATCH = """json_to_recordset(%(rows)s::json) AS b(
+            sku text, title text, description text, price numeric, image_url text, is_active boolean)"""
+IMPORT_SQL = _IMPORT_FROM.format(source=_BATCH)
+
+# A large import streams its cleaned rows into this temporary table batch by batch, so
+# memory stays flat, then applies them in one statement and drops it (inside an outer
+# transaction ON COMMIT would come too late for a second import).
+SPOOL_CREATE_SQL = """
+    CREATE TEMPORARY TABLE product_import_spool (
+        line bigint NOT NULL, sku text, title text, description text, price numeric, image_url text,
+        is_active boolean
+    ) ON COMMIT DROP
+"""
+SPOOL_INSERT_SQL = """
+    INSERT INTO product_import_spool (line, sku, title, description, price, image_url, is_active)
+    SELECT * FROM json_to_recordset(%(rows)s::json) AS b(
+        line bigint, sku text, title text, description text, price numeric, image_url text, is_active boolean)
+"""
+# A sku given more than once: its lines, the first few groups, with the count of all repeats.
+SPOOL_DUPLICATES_SQL = """
+    SELECT sku, lines, sum(cardinality(lines) - 1) OVER () AS repeats
+      FROM (SELECT sku, array_agg(line ORDER BY line) AS lines
+              FROM product_import_spool GROUP BY sku HAVING count(*) > 1) AS d
+     ORDER BY lines[1]
+     LIMIT %(limit)s
+"""
+IMPORT_SPOOL_SQL = _IMPORT_FROM.format(source="product_import_spool")
+SPOOL_DROP_SQL = "DROP TABLE product_import_spool"
 
 # The products as they are, without a write: each event carries the current version and,
 # as occurred_at, the product's last change (so the catalog's lag figure stays true).

@@ -1,9 +1,13 @@
-"""The catalog admin's dead-letter page: list, replay one or all, purge (staff only, POST + CSRF)."""
+"""The catalog admin's dead-letter page: list, replay one or all, purge (staff only, POST + CSRF).
+
+Each needs its permission: reading view_deadletternote, replaying replay_dead_letters,
+purging purge_dead_letters (a 403 otherwise)."""
 
 from __future__ import annotations
 
 from celery import current_app
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -15,6 +19,7 @@ from sync_contract.names import DEAD_LETTER_QUEUE
 
 @require_http_methods(["GET", "POST"])
 def dead_letter_page(request: HttpRequest) -> HttpResponse:
+    _require(request, "catalog.view_deadletternote")
     if request.method == "POST":
         return _act(request)
     context = {
@@ -32,8 +37,22 @@ def dead_letter_page(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "catalog/dead_letters.html", context)
 
 
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"needs the permission {permission}")
+
+
+_ACTION_PERMISSIONS = {
+    "replay": "catalog.replay_dead_letters",
+    "replay_all": "catalog.replay_dead_letters",
+    "purge": "catalog.purge_dead_letters",
+}
+
+
 def _act(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action")
+    if action in _ACTION_PERMISSIONS:
+        _require(request, _ACTION_PERMISSIONS[action])
     here = HttpResponseRedirect(reverse("catalog-dead-letters"))
     try:
         if action == "replay":

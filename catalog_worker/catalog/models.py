@@ -75,6 +75,11 @@ class DeadLetterNote(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # The dead-letter page's actions (reading it takes view_deadletternote).
+        permissions = [
+            ("replay_dead_letters", "Can replay dead-lettered messages to the sync queue"),
+            ("purge_dead_letters", "Can purge the dead-letter queue"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key}: {self.reason[:60]}"

@@ -13,7 +13,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 # sync first: its templates add the broker banner to every admin page and the sync health link.
-INSTALLED_APPS = ["sync", "products", *SHARED_APPS]
+INSTALLED_APPS = ["sync", "products", *SHARED_APPS, "rest_framework.authtoken"]
 
 ROOT_URLCONF = "admin_project.urls"
 WSGI_APPLICATION = "admin_project.wsgi.application"
@@ -22,20 +22,35 @@ DATABASES = {"default": database_from_env("ADMIN_DATABASE_URL", "postgres://127.
 
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# The password throttle's counts (products.auth) must be shared by every worker process:
+# the database, no other service (a process-local cache fails the check products.E001).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "admin_cache"}}
+
 REST_FRAMEWORK = {
     # Basic first: an anonymous request then gets 401 with a WWW-Authenticate
-    # challenge instead of 403 (Basic only acts when the header is present).
+    # challenge instead of 403 (each class only acts when its header is present).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "products.auth.ThrottledBasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Staff, and the model permission of the method (view for reads): products.permissions.
+    "DEFAULT_PERMISSION_CLASSES": ["products.permissions.StaffModelPermissions"],
+    # Password attempts (HTTP Basic, the token endpoint), counted before the hash runs.
+    "DEFAULT_THROTTLE_RATES": {
+        "password_address": os.environ.get("API_PASSWORD_RATE_PER_ADDRESS", "10/minute"),
+        "password_user": os.environ.get("API_PASSWORD_RATE_PER_USER", "10/minute"),
+    },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "products.api.exception_handler",
 }
+
+# The largest body POST /api/products/import/ reads (bytes; above it: 413). Larger files
+# go through manage.py import_products, which streams.
+PRODUCT_IMPORT_MAX_BYTES = env_int("PRODUCT_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
 # --- Celery: the relay is the only sender -----------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")

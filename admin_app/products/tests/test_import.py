@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from products import services
+from products import services, validation
 from products.models import OutboxEvent, Product
-from products.services import product_create, product_import
+from products.services import ImportRejected, ImportResult, product_create, product_import
 
 pytestmark = pytest.mark.django_db
 
@@ -57,18 +57,69 @@ def test_import_updates_existing_skus_with_version_plus_one():
     ],
 )
 def test_one_bad_row_rejects_the_whole_import(bad_row):
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ImportRejected) as info:
         product_import(rows=[{"sku": "A", "title": "fine", "price": "1"}, bad_row])
 
-    assert "rows[1]" in info.value.message_dict
+    assert [e.line for e in info.value.row_errors] == [2]
     assert Product.objects.count() == 0
     assert OutboxEvent.objects.count() == 0
 
 
 def test_duplicate_skus_in_one_import_are_refused():
-    with pytest.raises(ValidationError):
+    with pytest.raises(ImportRejected) as info:
         product_import(rows=[{"sku": "D", "title": "a", "price": "1"}, {"sku": "D", "title": "b", "price": "1"}])
+    assert [(e.line, e.field) for e in info.value.row_errors] == [(2, "sku")]
     assert OutboxEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("size", [3, 7])  # one batch (a json batch), several (the spool)
+def test_identical_rows_are_left_alone_and_changed_ones_get_one_version_each(monkeypatch, size):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2 if size == 7 else 100)
+    rows = [{"sku": f"U-{i}", "title": f"T{i}", "price": "1.50"} for i in range(size)]
+    assert product_import(rows=rows) == ImportResult(created=size, updated=0, unchanged=0)
+    events = OutboxEvent.objects.count()
+
+    rows[1] = {**rows[1], "price": "2"}
+    rows[2] = {**rows[2], "is_active": False}
+    again = product_import(rows=[*rows, {"sku": "U-new", "title": "n", "price": "1.5"}])
+
+    assert again == ImportResult(created=1, updated=2, unchanged=size - 2)
+    assert OutboxEvent.objects.count() == events + 3
+    versions = dict(Product.objects.values_list("sku", "version"))
+    assert (versions["U-0"], versions["U-1"], versions["U-2"], versions["U-new"]) == (1, 2, 2, 1)
+    assert product_import(rows=rows) == ImportResult(created=0, updated=0, unchanged=size)  # "1.50" == 1.5
+    assert OutboxEvent.objects.count() == events + 3
+
+
+def test_errors_of_a_spooled_import_are_all_counted_and_nothing_is_written(monkeypatch):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 3)
+    monkeypatch.setattr(services, "MAX_IMPORT_ERRORS", 4)
+    rows = [{"sku": f"E-{i}", "title": "t", "price": "-1" if i % 2 else "1"} for i in range(20)]
+
+    with pytest.raises(ImportRejected) as info:
+        product_import(rows=rows)
+
+    assert info.value.count == 10
+    assert [(e.line, e.field) for e in info.value.row_errors] == [
+        (2, "price"),
+        (4, "price"),
+        (6, "price"),
+        (8, "price"),
+    ]
+    assert Product.objects.count() == OutboxEvent.objects.count() == 0
+
+
+def test_duplicates_across_spooled_batches_name_both_lines(monkeypatch):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2)
+    rows = [{"sku": s, "title": "t", "price": "1"} for s in ("A", "B", "C", "A", "D", "A")]
+
+    with pytest.raises(ImportRejected) as info:
+        product_import(rows=rows)
+
+    assert info.value.count == 2
+    assert [(e.line, e.field) for e in info.value.row_errors] == [(4, "sku"), (6, "sku")]
+    assert "already on line 1" in info.value.row_errors[0].message
+    assert Product.objects.count() == 0
 
 
 # --- the quick path of import validation -------------------------------------------
@@ -112,18 +163,18 @@ QUICK_CASES = {
 
 def _django_clean(name, value):
     try:
-        return ("ok", services._IMPORT_FIELDS[name].clean(value, None))
+        return ("ok", validation.IMPORT_FIELDS[name].clean(value, None))
     except ValidationError as exc:
         return ("error", exc.messages)
 
 
 @pytest.mark.parametrize("name", sorted(QUICK_CASES))
 def test_the_quick_path_cleans_as_the_field_does_or_leaves_the_value_to_it(name):
-    quick = services._QUICK_CLEAN[name]
+    quick = validation.QUICK_CLEAN[name]
     taken = 0
     for value in QUICK_CASES[name]:
         result = quick(value)
-        if result is services._UNSURE:
+        if result is validation.UNSURE:
             continue
         taken += 1
         expected = _django_clean(name, value)
@@ -144,7 +195,7 @@ def test_the_quick_path_knows_every_validator_of_the_fields_it_checks():
         "image_url": {"URLValidator", "MaxLengthValidator", "ProhibitNullCharactersValidator"},
         "is_active": set(),
     }
-    for name, field in services._IMPORT_FIELDS.items():
+    for name, field in validation.IMPORT_FIELDS.items():
         assert {getattr(v, "__name__", type(v).__name__) for v in field.validators} == known[name], name
         assert not field.choices, name
         assert not field.null, name

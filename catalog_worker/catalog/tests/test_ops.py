@@ -9,6 +9,7 @@ from io import StringIO
 from types import SimpleNamespace
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -291,3 +292,29 @@ def test_the_catalog_admin_shows_products_and_task_results(admin_client) -> None
     assert "SHOWN-1" in admin_client.get("/admin/catalog/catalogproduct/").content.decode()
     assert "task-shown" in admin_client.get("/admin/django_celery_results/taskresult/").content.decode()
     assert DeadLetterNote.objects.count() == 0
+
+
+def test_a_view_only_staff_member_reads_the_dead_letters_but_cannot_replay_or_purge(
+    three_dead, broker, viewer_client, celery_app
+) -> None:
+    page = viewer_client.get("/admin/dead-letters/")
+    assert page.status_code == 200
+    assert "<strong>3</strong> messages in the queue" in page.content.decode()
+
+    for form in ({"action": "replay", "key": three_dead["limit"]}, {"action": "replay_all"}):
+        assert viewer_client.post("/admin/dead-letters/", form).status_code == 403
+    assert viewer_client.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes"}).status_code == 403
+
+    assert dead_letters.browse(celery_app)[0] == 3
+    assert broker.drain(SYNC_QUEUE) == []
+
+
+def test_replaying_and_purging_each_take_their_own_permission(three_dead, broker, viewer_user, celery_app) -> None:
+    viewer_user.user_permissions.add(Permission.objects.get(codename="replay_dead_letters"))
+    client = Client()
+    client.force_login(viewer_user)
+
+    assert client.post("/admin/dead-letters/", {"action": "purge", "confirm": "yes"}).status_code == 403
+    assert dead_letters.browse(celery_app)[0] == 3
+    assert client.post("/admin/dead-letters/", {"action": "replay", "key": three_dead["limit"]}).status_code == 302
+    assert dead_letters.browse(celery_app)[0] == 2
