@@ -73,7 +73,7 @@ RELAY_CLAIM_SIZE = env_int("RELAY_CLAIM_SIZE", 2000)
 RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
 # Seconds between the starts of two rounds that publish: edits committed meanwhile go out
 # together, one message instead of one each (sync.relay); 0: every NOTIFY starts a round.
-RELAY_ROUND_INTERVAL = env_float("RELAY_ROUND_INTERVAL", 0.025, allow_zero=True)
+RELAY_ROUND_INTERVAL = env_float("RELAY_ROUND_INTERVAL", 0.05, allow_zero=True)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with equal jitter
 # (half fixed, half random; sync.sql.MARK_FAILED_SQL).
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
