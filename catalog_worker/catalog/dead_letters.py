@@ -214,9 +214,14 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
             props["application_headers"] = headers
             republished = type(message)(message.body, **props)
             # The connection has publisher confirms on (confirm_publish): this returns
-            # only once the broker has the copy, and raises if it nacks or times out.
+            # only once the broker has the copy, and raises if it nacks or times out, or
+            # returns it (mandatory: no sync queue to route it to; it stays here then).
             channel.basic_publish(
-                republished, exchange=SYNC_EXCHANGE, routing_key=SYNC_ROUTING_KEY, confirm_timeout=timeout
+                republished,
+                exchange=SYNC_EXCHANGE,
+                routing_key=SYNC_ROUTING_KEY,
+                mandatory=True,
+                confirm_timeout=timeout,
             )
             channel.basic_ack(message.delivery_info["delivery_tag"])
             replayed.append(key)

@@ -52,7 +52,14 @@ class SyncOutcome(TypedDict):
 # ignore_result: the task stores its SUCCESS row itself, in the transaction that applies
 # the batch (catalog.results); store_errors_even_if_ignored: Celery still stores retries
 # and failures.
-@shared_task(name=TASK_SYNC_PRODUCTS, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
+# Request: a revoked id never makes the worker ack a sync task away (catalog.remote_control).
+@shared_task(
+    name=TASK_SYNC_PRODUCTS,
+    bind=True,
+    ignore_result=True,
+    store_errors_even_if_ignored=True,
+    Request="catalog.remote_control:NeverDiscardedRequest",
+)
 def sync_products(self: Task[[Any], SyncOutcome], envelope: Any) -> SyncOutcome:
     try:
         events = validate_envelope(envelope)
