@@ -10,8 +10,8 @@ import json
 import logging
 import urllib.error
 import urllib.request
-from datetime import datetime
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any, TypedDict
 from urllib.parse import urlencode
 

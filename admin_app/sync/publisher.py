@@ -9,7 +9,8 @@ from typing import Any
 
 from celery import Celery
 from celery.events import EventDispatcher
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer
+from kombu.message import Message
 from kombu.utils.json import dumps as kombu_dumps
 
 from sync_contract import TASK_SYNC_PRODUCTS, encode_envelope
@@ -146,7 +147,7 @@ class Publisher:
             self._producer = EnvelopeProducer(connection, auto_declare=False, on_return=self._on_return)
         return self._producer
 
-    def _on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> None:
+    def _on_return(self, exc: Exception, exchange: Exchange | str, routing_key: str, message: Message) -> None:
         # RabbitMQ sends basic.return before the confirm of the same message: _send sees it.
         self._returned = f"{exc} (exchange {exchange!r}, routing key {routing_key!r})"
 

@@ -18,9 +18,9 @@ from django.utils.crypto import constant_time_compare
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.pagination import CursorPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle, SimpleRateThrottle
 
 KEYWORD = b"bearer"
 
@@ -61,11 +61,10 @@ class SyncThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-SYNC_API = {
-    "authentication_classes": [ServiceTokenAuthentication],
-    "permission_classes": [IsAuthenticated],
-    "throttle_classes": [SyncThrottle],
-}
+# What /api/sync/* use (catalog.sync_api): the service token, and the "sync" throttle.
+SYNC_AUTHENTICATION: list[type[BaseAuthentication]] = [ServiceTokenAuthentication]
+SYNC_PERMISSIONS: list[type[BasePermission]] = [IsAuthenticated]
+SYNC_THROTTLES: list[type[BaseThrottle]] = [SyncThrottle]
 
 
 class PublicThrottle(AnonRateThrottle):

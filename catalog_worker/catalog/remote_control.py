@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery.worker import control
+from celery.worker import state as worker_state
 from celery.worker.consumer import Consumer
 from celery.worker.consumer.control import Control
 from celery.worker.request import Request
@@ -54,7 +55,7 @@ def _refuse(name: str) -> Handler:
             name,
             sorted(arguments),
         )
-        return control.nok(f"refused: the catalog worker does not obey {name!r} (read-only remote control)")
+        return {"error": f"refused: the catalog worker does not obey {name!r} (read-only remote control)"}
 
     return refused
 
@@ -95,6 +96,8 @@ class NeverDiscardedRequest(Request):
     """
 
     def revoked(self) -> bool:
-        if self.id in control.worker_state.revoked or self.expires:
-            logger.warning("task_id=%s is marked revoked or expired; running it anyway (sync tasks are never discarded)", self.id)
+        if self.id in worker_state.revoked or self.expires:
+            logger.warning(
+                "task_id=%s is marked revoked or expired; running it anyway (sync tasks are never discarded)", self.id
+            )
         return False

@@ -17,7 +17,7 @@ from rest_framework.decorators import api_view, authentication_classes, permissi
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.api_access import SYNC_API
+from catalog.api_access import SYNC_AUTHENTICATION, SYNC_PERMISSIONS, SYNC_THROTTLES
 from catalog.lag import MAX_MINUTES, lag_summary
 from catalog.models import CatalogProduct
 
@@ -54,9 +54,9 @@ def _rows(queryset: QuerySet[CatalogProduct]) -> list[VersionRow]:
 
 
 @api_view(["GET"])
-@authentication_classes(SYNC_API["authentication_classes"])
-@permission_classes(SYNC_API["permission_classes"])
-@throttle_classes(SYNC_API["throttle_classes"])
+@authentication_classes(SYNC_AUTHENTICATION)
+@permission_classes(SYNC_PERMISSIONS)
+@throttle_classes(SYNC_THROTTLES)
 def versions(request: Request) -> Response:
     raw_ids = request.query_params.get("ids")
     if raw_ids is not None:
@@ -79,9 +79,9 @@ def versions(request: Request) -> Response:
 
 
 @api_view(["GET"])
-@authentication_classes(SYNC_API["authentication_classes"])
-@permission_classes(SYNC_API["permission_classes"])
-@throttle_classes(SYNC_API["throttle_classes"])
+@authentication_classes(SYNC_AUTHENTICATION)
+@permission_classes(SYNC_PERMISSIONS)
+@throttle_classes(SYNC_THROTTLES)
 def lag(request: Request) -> Response:
     minutes = _int(request.query_params.get("minutes"), 15, low=1, high=MAX_MINUTES)
     if minutes is None:

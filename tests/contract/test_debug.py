@@ -19,7 +19,12 @@ def settings_debug(project: str, value: str | None) -> str:
     if value is not None:
         env["DJANGO_DEBUG"] = value
     done = subprocess.run(
-        [sys.executable, "-c", PRINT_DEBUG], cwd=SERVICE_DIRS[project], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PRINT_DEBUG],
+        cwd=SERVICE_DIRS[project],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
@@ -29,7 +34,15 @@ def settings_debug(project: str, value: str | None) -> str:
 @pytest.mark.parametrize("project", ["admin", "catalog"])
 def test_debug_is_on_only_with_django_debug_exactly_1(project: str) -> None:
     seen = {value: settings_debug(project, value) for value in (None, "", "0", "true", "yes", "on", "1")}
-    assert seen == {None: "False", "": "False", "0": "False", "true": "False", "yes": "False", "on": "False", "1": "True"}
+    assert seen == {
+        None: "False",
+        "": "False",
+        "0": "False",
+        "true": "False",
+        "yes": "False",
+        "on": "False",
+        "1": "True",
+    }
 
 
 def test_a_value_other_than_0_or_1_is_named_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
