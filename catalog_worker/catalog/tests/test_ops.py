@@ -8,6 +8,7 @@ from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
+import pika
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -227,6 +228,27 @@ def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead, ce
     assert by_key[three_dead["limit"]].death_reason == "delivery_limit"
     assert "delivered too often" in by_key[three_dead["limit"]].detail
     assert dead_letters.browse(celery_app)[0] == 3
+
+
+@pytest.mark.parametrize(
+    "x_death", ["garbage", [1, "two", None], [{"count": "many", "reason": 7, "time": "yesterday"}], [{"count": -5}], {}]
+)
+def test_malformed_death_headers_are_listed_never_a_crash(broker, celery_app, admin_client, x_death) -> None:
+    headers = {"id": new_task_id(), "task": "catalog.sync_products", "x-death": x_death}
+    with broker.channel() as channel:
+        channel.basic_publish(
+            "catalog.dlx",
+            "catalog.product_sync.dead",
+            task_body({"schema_version": 1, "events": []}),
+            pika.BasicProperties(headers=headers, content_type="application/json"),
+        )
+    depth, letters = dead_letters.browse(celery_app)
+    assert depth == 1
+    assert letters[0].death_count >= 1
+    assert admin_client.get("/admin/dead-letters/").status_code == 200
+    out = StringIO()
+    call_command("dead_letters", "list", stdout=out)
+    assert headers["id"] in out.getvalue()
 
 
 def test_replay_one_republishes_it_unchanged_and_removes_it(three_dead, broker, celery_app) -> None:
