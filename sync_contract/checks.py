@@ -12,10 +12,14 @@ every start script) and every management command that runs checks (the relay's
   the relay and the web processes must start while the broker is down (edits are
   kept in the outbox); the relay and the worker reconnect by themselves.
 
-The broker check (tag ``sync_broker``) connects with a short timeout and declares
-the topology, exactly as the relay and the worker do on connecting (idempotent).
-``manage.py check --tag sync`` runs the settings checks alone: Flower does that, as
-its broker user may only read task events, not declare queues.
+- ``sync.W022``: the sync queue does not exist (yet). The relay keeps the changes in the
+  outbox until the worker (or provisioning) declares it.
+
+The broker check (tag ``sync_broker``) connects with a short timeout. In the catalog,
+whose worker owns the queues, it declares the topology exactly as the worker does on
+connecting (idempotent); in the admin, whose relay only publishes, it looks (passive
+declares, which create nothing). ``manage.py check --tag sync`` runs the settings checks
+alone: Flower does that, as its broker user may only read task events.
 """
 
 from __future__ import annotations
@@ -118,9 +122,12 @@ def check_celery_conf(conf: Mapping[str, Any]) -> list[checks.CheckMessage]:
     return errors
 
 
-def check_broker(app: Celery, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[checks.CheckMessage]:
-    """Connect once (short timeout) and declare the topology as the relay and worker do."""
-    from amqp.exceptions import PreconditionFailed
+def check_broker(
+    app: Celery, *, declares: bool = True, timeout: float = BROKER_CHECK_TIMEOUT
+) -> list[checks.CheckMessage]:
+    """Connect once (short timeout); declare the topology as the worker does (``declares``),
+    or only look whether the sync queue exists."""
+    from amqp.exceptions import NotFound, PreconditionFailed
 
     from sync_contract.broker import amqp_channel, connect_once
     from sync_contract.topology import declare_topology
@@ -132,7 +139,10 @@ def check_broker(app: Celery, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[
             connect_once(connection, timeout=timeout)
             channel = amqp_channel(connection)
             try:
-                declare_topology(channel)
+                if declares:
+                    declare_topology(channel)
+                else:
+                    channel.queue_declare(queue=SYNC_QUEUE, passive=True)
             finally:
                 if channel.is_open:
                     channel.close()
@@ -140,9 +150,18 @@ def check_broker(app: Celery, *, timeout: float = BROKER_CHECK_TIMEOUT) -> list[
         return [
             checks.Error(
                 f"the broker holds the sync queues with other arguments than the contract: {exc}",
-                hint="A queue's arguments cannot change in place. Drain the queue, delete it (rabbitmqctl "
-                "delete_queue …) and restart, or fix the settings to match sync_contract.topology.",
+                hint="Fix the settings to match sync_contract.topology. Never delete a sync queue that "
+                "holds messages: they would be lost (docs/operations.md, changing the queues).",
                 id="sync.E020",
+            )
+        ]
+    except NotFound:
+        return [
+            checks.Warning(
+                f"the sync queue {SYNC_QUEUE!r} does not exist on the broker",
+                hint="Changes stay in the outbox (nothing is lost) until a worker starts or provisioning "
+                "declares the queue (docker/rabbitmq/provision.py).",
+                id="sync.W022",
             )
         ]
     except Exception as exc:  # noqa: BLE001 - any connection failure is reported, not raised
@@ -164,8 +183,9 @@ def _mask(url: Any) -> str:
     return maybe_sanitize_url(str(url)) if url else "?"
 
 
-def register(app: Celery) -> None:
-    """Register the checks for this service's Celery ``app`` (called from ``AppConfig.ready``)."""
+def register(app: Celery, *, declares: bool) -> None:
+    """Register the checks for this service's Celery ``app`` (called from ``AppConfig.ready``);
+    ``declares``: the service owns the queues (the catalog's worker), or only publishes."""
 
     def celery_settings_check(
         *, app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
@@ -173,7 +193,10 @@ def register(app: Celery) -> None:
         return check_celery_conf(app.conf)
 
     def broker_check(*, app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-        return check_broker(app)
+        return check_broker(app, declares=declares)
+
+    from sync_contract.debug import check_debug_variable
 
     checks.register(celery_settings_check, TAG)
+    checks.register(check_debug_variable, TAG)
     checks.register(broker_check, BROKER_TAG)

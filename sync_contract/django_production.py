@@ -11,6 +11,8 @@ from sync_contract.env import env_required
 DEBUG = False
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 CELERY_BROKER_URL = env_required("CELERY_BROKER_URL")
+# The admin service's credential for the catalog's /api/sync/* (sent by one, checked by the other).
+CATALOG_SYNC_API_TOKEN = env_required("CATALOG_SYNC_API_TOKEN")
 
 SESSION_COOKIE_SECURE = os.environ.get("DJANGO_SECURE_COOKIES", "0") == "1"  # on when served over HTTPS
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

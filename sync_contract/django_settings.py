@@ -47,6 +47,9 @@ TEMPLATES = [
     },
 ]
 
+# Debug pages and error reports mask the password of every URL (broker, databases).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "sync_contract.debug.SecretsFilter"
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

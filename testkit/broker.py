@@ -115,6 +115,18 @@ class Vhost:
         count: int = self.queue_info(queue).consumer_count
         return count
 
+    def provision(self) -> None:
+        """Declare the sync topology as provisioning does (docker/rabbitmq/provision.py): the
+        relay declares nothing, so a vhost without it holds every change in the outbox."""
+        from sync_contract.topology import dead_letter_queue, sync_queue
+
+        with self.channel() as channel:
+            for queue in (dead_letter_queue, sync_queue):
+                exchange = queue.exchange
+                channel.exchange_declare(exchange.name, exchange.type, durable=True)
+                channel.queue_declare(queue.name, durable=True, arguments=queue.queue_arguments)
+                channel.queue_bind(queue.name, exchange.name, queue.routing_key)
+
     def purge(self, *queues: str) -> None:
         """Empty the queues that exist (a queue not declared yet is empty)."""
         for queue in queues:

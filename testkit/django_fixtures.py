@@ -99,8 +99,10 @@ def point_celery_at(monkeypatch: pytest.MonkeyPatch, celery_app: Celery) -> Poin
 
 @pytest.fixture
 def broker_vhost(vhost: Vhost, point_celery_at: PointAt) -> Vhost:
-    """The service's Celery app on the module's vhost, with empty sync and dead-letter queues."""
+    """The service's Celery app on the module's vhost, with the sync and dead-letter queues
+    declared (as provisioning does) and empty."""
     point_celery_at(vhost.url)
+    vhost.provision()
     vhost.purge(SYNC_QUEUE, DEAD_LETTER_QUEUE)
     return vhost
 
@@ -115,6 +117,7 @@ def broker_down(point_celery_at: PointAt) -> Celery:
 def fake_catalog(settings: Any) -> Iterator[FakeCatalog]:
     """A catalog read API on a real local socket; the admin is pointed at it."""
     server = FakeCatalog().start()
+    server.token = settings.CATALOG_SYNC_API_TOKEN  # the admin must send its service token
     settings.CATALOG_API_URL = server.url
     yield server
     server.stop()

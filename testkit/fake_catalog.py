@@ -29,6 +29,10 @@ class FakeCatalog:
         }
         self.delay = 0.0
         self.requests: list[str] = []
+        # /api/sync/* answer 401 without "Authorization: Bearer <token>" (None: no check).
+        self.token: str | None = None
+        # path (without the query) -> the body answered instead (a malformed catalog, say).
+        self.answers: dict[str, Any] = {}
         catalog = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,7 +40,13 @@ class FakeCatalog:
                 catalog.requests.append(self.path)
                 if catalog.delay:
                     time.sleep(catalog.delay)
-                status, body = catalog.answer(self.path)
+                if catalog.token is not None and self.path.startswith("/api/sync/"):
+                    if self.headers.get("Authorization") != f"Bearer {catalog.token}":
+                        status, body = 401, {"detail": "Authentication credentials were not provided."}
+                    else:
+                        status, body = catalog.answer(self.path)
+                else:
+                    status, body = catalog.answer(self.path)
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -60,6 +70,8 @@ class FakeCatalog:
     def answer(self, path: str) -> tuple[int, Any]:
         url = urlparse(path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path in self.answers:
+            return 200, self.answers[url.path]
         if url.path == "/api/sync/versions/":
             if "ids" in query:
                 ids = sorted(int(i) for i in query["ids"].split(","))

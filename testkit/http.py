@@ -9,6 +9,10 @@ import requests
 from testkit.users import STAFF_PASSWORD, STAFF_USER
 from testkit.waiting import wait_until
 
+# The admin service's cookie names (admin_project.settings.base).
+SESSION_COOKIE = "admin_sessionid"
+CSRF_COOKIE = "admin_csrftoken"
+
 
 def wait_http(url: str, *, status: int | tuple[int, ...] = 200, timeout: float = 90) -> None:
     """Wait until ``url`` answers with ``status`` (one of them), redirects not followed."""
@@ -41,15 +45,15 @@ def staff_session(admin_url: str, *, basic_auth: bool = False) -> requests.Sessi
             "username": STAFF_USER,
             "password": STAFF_PASSWORD,
             "next": "/admin/",
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "csrfmiddlewaretoken": session.cookies[CSRF_COOKIE],
         },
         headers={"Referer": login_url},
         timeout=10,
         allow_redirects=False,
     )
-    if response.status_code != 302 or "sessionid" not in session.cookies:
+    if response.status_code != 302 or SESSION_COOKIE not in session.cookies:
         raise RuntimeError(f"admin login failed: {response.status_code}")
-    session.headers.update({"X-CSRFToken": str(session.cookies["csrftoken"]), "Referer": login_url})
+    session.headers.update({"X-CSRFToken": str(session.cookies[CSRF_COOKIE]), "Referer": login_url})
     return session
 
 

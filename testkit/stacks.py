@@ -58,6 +58,8 @@ class StackFactory:
             admin_pg.copy_database(SHARED_PG, admin_template, stack.admin_db)
             catalog_pg.copy_database(SHARED_PG, catalog_template, stack.catalog_db)
         stack.broker.add_vhost(stack.vhost)
+        if migrated:  # provisioned like the databases: the queues exist before any process starts
+            stack.queues.provision()
         return stack
 
     def after_close(self, cleanup: Callable[[], object]) -> None:

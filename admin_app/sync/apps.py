@@ -14,6 +14,6 @@ class SyncConfig(AppConfig):
         from sync import catalog_client
         from sync_contract import checks
 
-        checks.register(current_app)
+        checks.register(current_app, declares=False)
         # The product list shows "applied" from the catalog's answer (products never imports sync).
         selectors.use_catalog_versions(catalog_client.versions_or_none)

@@ -11,6 +11,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import Any, TypedDict
 from urllib.parse import urlencode
 
@@ -50,7 +51,10 @@ def _get(path: str, params: dict[str, Any], *, timeout: float | None = None) -> 
     url = f"{settings.CATALOG_API_URL}{path}?{urlencode(params)}"
     if not url.startswith(("http://", "https://")):
         raise CatalogUnavailable(f"CATALOG_API_URL is not an http(s) URL: {settings.CATALOG_API_URL!r}")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - checked above
+    headers = {"Accept": "application/json"}
+    if path.startswith("/api/sync/"):  # the service endpoints: the admin's token (never sent elsewhere)
+        headers["Authorization"] = f"Bearer {settings.CATALOG_SYNC_API_TOKEN}"
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - checked above
     try:
         with urllib.request.urlopen(request, timeout=timeout or settings.CATALOG_API_TIMEOUT) as response:  # noqa: S310
             return json.loads(response.read())
@@ -58,8 +62,38 @@ def _get(path: str, params: dict[str, Any], *, timeout: float | None = None) -> 
         raise CatalogUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _versions(rows: Iterable[dict[str, Any]]) -> dict[int, HeldVersion]:
-    return {int(r["id"]): HeldVersion(version=int(r["version"]), deleted=bool(r["deleted"])) for r in rows}
+# Versions are PostgreSQL bigints; one the catalog claims beyond this is not believed (a
+# repair above it could push a product's version to the bigint limit).
+MAX_VERSION = 2**62
+
+
+def _whole(value: Any, *, high: int) -> int:
+    if type(value) is not int or not 0 < value <= high:
+        raise ValueError(f"{value!r} is not a whole number in 1..{high}")
+    return value
+
+
+def _versions(rows: Any) -> dict[int, HeldVersion]:
+    """The rows of a versions answer; CatalogUnavailable ("unknown") if any is malformed."""
+    try:
+        if not isinstance(rows, list):
+            raise ValueError("'products' is not a list")
+        held: dict[int, HeldVersion] = {}
+        for row in rows:
+            if not isinstance(row, dict) or type(row.get("deleted")) is not bool:
+                raise ValueError(f"malformed row {str(row)[:100]}")
+            held[_whole(row.get("id"), high=2**63 - 1)] = HeldVersion(
+                version=_whole(row.get("version"), high=MAX_VERSION), deleted=row["deleted"]
+            )
+        return held
+    except ValueError as exc:
+        raise CatalogUnavailable(f"malformed answer from the catalog: {exc}") from exc
+
+
+def _field(body: Any, name: str) -> Any:
+    if not isinstance(body, dict) or name not in body:
+        raise CatalogUnavailable(f"malformed answer from the catalog: no {name!r}")
+    return body[name]
 
 
 def versions_of(product_ids: Iterable[int]) -> dict[int, HeldVersion]:
@@ -69,7 +103,7 @@ def versions_of(product_ids: Iterable[int]) -> dict[int, HeldVersion]:
     for start in range(0, len(ids), IDS_PER_CALL):
         chunk = ids[start : start + IDS_PER_CALL]
         body = _get("/api/sync/versions/", {"ids": ",".join(map(str, chunk))})
-        found.update(_versions(body["products"]))
+        found.update(_versions(_field(body, "products")))
     return found
 
 
@@ -87,11 +121,14 @@ def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, HeldVersi
     after = 0
     while True:
         body = _get("/api/sync/versions/", {"after": after, "limit": page_size})
-        rows = body["products"]
-        yield from sorted(_versions(rows).items())
-        if body.get("next_after") is None or not rows:
+        rows = _versions(_field(body, "products"))
+        yield from sorted(rows.items())
+        next_after = body.get("next_after")
+        if next_after is None or not rows:
             return
-        after = int(body["next_after"])
+        if type(next_after) is not int or next_after <= after:  # a page must move forward
+            raise CatalogUnavailable(f"malformed answer from the catalog: next_after={next_after!r}")
+        after = next_after
 
 
 def product(product_id: int) -> dict[str, Any] | None:
@@ -108,7 +145,36 @@ def product(product_id: int) -> dict[str, Any] | None:
 def lag(*, minutes: int) -> CatalogLag | None:
     try:
         answer: CatalogLag = _get("/api/sync/lag/", {"minutes": minutes})
+        if not _valid_lag(answer):
+            raise CatalogUnavailable(f"malformed lag answer: {str(answer)[:100]}")
         return answer
     except CatalogUnavailable as exc:
         logger.info("catalog lag unknown: %s", exc)
         return None
+
+
+def _number(value: Any, *, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return type(value) in (int, float) and value == value and 0 <= value < float("inf")
+
+
+def _valid_lag(answer: Any) -> bool:
+    """The shape the health page draws: numbers where numbers go, ISO times in the series."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("series"), list):
+        return False
+    if type(answer.get("minutes")) is not int or type(answer.get("count")) is not int:
+        return False
+    if not all(_number(answer.get(k), optional=True) for k in ("p50_seconds", "p95_seconds", "max_seconds")):
+        return False
+    for point in answer["series"]:
+        if not isinstance(point, dict) or type(point.get("count")) is not int:
+            return False
+        if not (_number(point.get("p50_seconds")) and _number(point.get("p95_seconds"))):
+            return False
+        try:
+            if datetime.fromisoformat(point["start"]).tzinfo is None:
+                return False
+        except (KeyError, TypeError, ValueError):
+            return False
+    return True

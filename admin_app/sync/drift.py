@@ -49,6 +49,8 @@ from sync_contract.names import SYNC_QUEUE
 logger = logging.getLogger(__name__)
 
 ADMIN_PAGE = 5000
+# The most an "ahead" repair moves a product's version up in one go (see run_drift_check).
+MAX_JUMP = 1_000_000
 SAMPLE_SIZE = 20
 KINDS = ("missing", "stale", "extra", "ahead")
 # pg_try_advisory_lock key: one periodic drift check at a time across relays.
@@ -229,12 +231,24 @@ def run_drift_check(
         setattr(check, kind, len(diff.found[kind]))
     check.in_flight = diff.in_flight
     check.sample = {kind: sorted(diff.found[kind])[:SAMPLE_SIZE] for kind in KINDS if diff.found[kind]}
+    # A catalog claiming a version far above the admin's is not believed: bumping the admin
+    # above it could push the product's version to the bigint limit. Reported, not repaired.
+    absurd = sorted(pid for pid, (a, h) in diff.found["ahead"].items() if a and h and h.version - a.version > MAX_JUMP)
+    for pid in absurd:
+        del diff.found["ahead"][pid]
     if repair_found and diff.total():
         try:
             with transaction.atomic():
                 check.repaired = repair(diff)
         except CatalogUnavailable as exc:
             check.error = f"repair stopped, the catalog cannot be reached: {exc}"
+        except Exception as exc:  # recorded whatever happens: the run is the operator's evidence
+            logger.exception("drift repair failed")
+            check.error = f"repair failed: {type(exc).__name__}: {exc}"[:2000]
+    if absurd:
+        check.error = (
+            f"{check.error} " if check.error else ""
+        ) + f"not repaired: the catalog claims versions more than {MAX_JUMP} ahead of the admin for {absurd[:10]}"
     check.ok = not check.error and (diff.total() == 0 or check.repaired == diff.total())
     check.finished_at = timezone.now()
     check.save()

@@ -9,17 +9,22 @@ from typing import Any
 
 from celery import Celery
 from celery.events import EventDispatcher
-from kombu import Connection, Producer
+from kombu import Connection, Exchange, Producer
+from kombu.message import Message
 from kombu.utils.json import dumps as kombu_dumps
 
 from sync_contract import TASK_SYNC_PRODUCTS, encode_envelope
-from sync_contract.topology import declare_topology
 
 logger = logging.getLogger(__name__)
 
 
 class PublishError(Exception):
-    """The broker did not confirm the message in time (down, blocked, gone, or it nacked)."""
+    """The broker did not take the message: down, blocked, gone, it nacked, or it returned it
+    (no queue bound to route it to)."""
+
+
+class Returned(Exception):
+    """The broker returned the message unroutable: no queue is bound to take it."""
 
 
 # Sent events are buffered and go out together, as one "task.multi" message, at most
@@ -120,8 +125,11 @@ class Publisher:
     """Sends ``catalog.sync_products`` by name with the admin's Celery app.
 
     The connection is opened on first use, kept between publishes (a new
-    connection per message costs more than the publish), declared once, and
-    thrown away after any error so the next publish starts clean.
+    connection per message costs more than the publish) and thrown away after any
+    error so the next publish starts clean. Every message is published ``mandatory``
+    and nothing is declared: the queues belong to provisioning and the worker, and a
+    message the broker returns (the sync queue deleted, say) is a failed publish, so
+    its rows stay in the outbox and are tried again (docs/decisions/0016-least-privilege.md).
     """
 
     def __init__(self, app: Celery, *, timeout: float) -> None:
@@ -130,18 +138,18 @@ class Publisher:
         self._connection: Connection | None = None
         self._producer: EnvelopeProducer | None = None
         self._sent_events = SentEvents(app, timeout=timeout)
+        self._returned: str | None = None
 
     def _ensure_producer(self) -> EnvelopeProducer:
         if self._producer is None:
             connection = _connect(self.app, self.timeout)
-            try:
-                declare_topology(connection.default_channel)
-            except Exception:
-                connection.release()
-                raise
             self._connection = connection
-            self._producer = EnvelopeProducer(connection, auto_declare=False)
+            self._producer = EnvelopeProducer(connection, auto_declare=False, on_return=self._on_return)
         return self._producer
+
+    def _on_return(self, exc: Exception, exchange: Exchange | str, routing_key: str, message: Message) -> None:
+        # RabbitMQ sends basic.return before the confirm of the same message: _send sees it.
+        self._returned = f"{exc} (exchange {exchange!r}, routing key {routing_key!r})"
 
     def publish(self, events: Sequence[str], *, argsrepr: str | None = None) -> str:
         """Publish one message carrying ``events``; return its task id once confirmed.
@@ -170,6 +178,7 @@ class Publisher:
             raise PublishError(_describe(exc)) from exc
 
     def _send(self, envelope: EncodedEnvelope, argsrepr: str) -> str:
+        self._returned = None
         result = self.app.send_task(
             TASK_SYNC_PRODUCTS,
             args=[envelope],
@@ -179,7 +188,11 @@ class Publisher:
             timeout=self.timeout,
             confirm_timeout=self.timeout,
             event_dispatcher=self._sent_events,
+            mandatory=True,
+            declare=[],
         )
+        if self._returned is not None:
+            raise Returned(f"the broker returned the message unroutable: {self._returned}")
         return result.id
 
     def events_due_in(self) -> float | None:

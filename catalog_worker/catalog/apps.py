@@ -10,4 +10,4 @@ class CatalogConfig(AppConfig):
 
         from sync_contract import checks
 
-        checks.register(current_app)
+        checks.register(current_app, declares=True)

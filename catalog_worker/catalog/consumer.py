@@ -83,15 +83,16 @@ def wake_if_ready(hub: EventLoop) -> None:
             waker.wake()
 
 
-_CELERY_DELAYED_DELIVERY = "celery.worker.consumer.delayed_delivery:DelayedDelivery"
+# Celery's steps replaced by ours: delayed delivery on the live node; read-only remote control.
+_REPLACED_STEPS = {
+    "celery.worker.consumer.delayed_delivery:DelayedDelivery": "catalog.consumer:DelayedDeliveryOnLiveNode",
+    "celery.worker.consumer.control:Control": "catalog.remote_control:ReadOnlyControl",
+}
 
 
 class SyncConsumer(Consumer):
     class Blueprint(Consumer.Blueprint):  # type: ignore[misc,valid-type]  # celery-types: an attribute, not a class
-        default_steps = [
-            "catalog.consumer:DelayedDeliveryOnLiveNode" if step == _CELERY_DELAYED_DELIVERY else step
-            for step in Consumer.Blueprint.default_steps
-        ]
+        default_steps = [_REPLACED_STEPS.get(step, step) for step in Consumer.Blueprint.default_steps]
 
     # Set by Celery's Consumer; left out of celery-types.
     hub: EventLoop | None

@@ -110,7 +110,9 @@ def _decode(message: amqp.Message) -> DeadLetter:
     props = message.properties or {}
     headers = dict(props.get("application_headers") or {})
     body = message.body if isinstance(message.body, bytes | bytearray) else str(message.body).encode()
-    deaths = headers.get("x-death") or []
+    # Headers are whatever the publisher wrote: a malformed x-death is shown as unknown, never raised.
+    raw_deaths = headers.get("x-death")
+    deaths = [d for d in raw_deaths if isinstance(d, dict)] if isinstance(raw_deaths, list) else []
     first = deaths[-1] if deaths else {}  # x-death is ordered most recent first
     text = bytes(body[: PREVIEW_CHARS * 4]).decode("utf-8", errors="replace")
     return DeadLetter(
@@ -119,13 +121,17 @@ def _decode(message: amqp.Message) -> DeadLetter:
         task_name=headers.get("task") if isinstance(headers.get("task"), str) else None,
         death_reason=str(headers.get("x-first-death-reason") or first.get("reason") or ""),
         death_queue=str(headers.get("x-first-death-queue") or first.get("queue") or ""),
-        death_count=sum(int(d.get("count", 1)) for d in deaths) or 1,
+        death_count=sum(_count(d.get("count", 1)) for d in deaths) or 1,
         first_death_at=first.get("time") if isinstance(first.get("time"), datetime) else None,
         content_type=str(props.get("content_type") or ""),
         size=len(body),
         body_preview=text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS or len(body) > len(text) else ""),
         headers=headers,
     )
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and 0 <= value < 2**31 else 1
 
 
 def _explain(letters: list[DeadLetter]) -> None:
@@ -214,9 +220,14 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
             props["application_headers"] = headers
             republished = type(message)(message.body, **props)
             # The connection has publisher confirms on (confirm_publish): this returns
-            # only once the broker has the copy, and raises if it nacks or times out.
+            # only once the broker has the copy, and raises if it nacks or times out, or
+            # returns it (mandatory: no sync queue to route it to; it stays here then).
             channel.basic_publish(
-                republished, exchange=SYNC_EXCHANGE, routing_key=SYNC_ROUTING_KEY, confirm_timeout=timeout
+                republished,
+                exchange=SYNC_EXCHANGE,
+                routing_key=SYNC_ROUTING_KEY,
+                mandatory=True,
+                confirm_timeout=timeout,
             )
             channel.basic_ack(message.delivery_info["delivery_tag"])
             replayed.append(key)

@@ -1,6 +1,7 @@
 """Read-only endpoints for the admin service: which versions the catalog holds, and
-how far behind the admin it runs. Public like the rest of the catalog's read API:
-they show product ids, versions and tombstones, never product data.
+how far behind the admin it runs. Only for the admin service (its bearer token,
+``CATALOG_SYNC_API_TOKEN``) and throttled (``catalog.api_access``): they list deleted
+product ids and run percentile queries.
 
     GET /api/sync/versions/?ids=1,2,3          the rows of these ids (missing ids are left out)
     GET /api/sync/versions/?after=0&limit=1000 every row, tombstones included, by product_id
@@ -12,10 +13,11 @@ from __future__ import annotations
 from typing import TypedDict
 
 from django.db.models import QuerySet
-from rest_framework.decorators import api_view
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.api_access import SYNC_AUTHENTICATION, SYNC_PERMISSIONS, SYNC_THROTTLES
 from catalog.lag import MAX_MINUTES, lag_summary
 from catalog.models import CatalogProduct
 
@@ -52,6 +54,9 @@ def _rows(queryset: QuerySet[CatalogProduct]) -> list[VersionRow]:
 
 
 @api_view(["GET"])
+@authentication_classes(SYNC_AUTHENTICATION)
+@permission_classes(SYNC_PERMISSIONS)
+@throttle_classes(SYNC_THROTTLES)
 def versions(request: Request) -> Response:
     raw_ids = request.query_params.get("ids")
     if raw_ids is not None:
@@ -74,6 +79,9 @@ def versions(request: Request) -> Response:
 
 
 @api_view(["GET"])
+@authentication_classes(SYNC_AUTHENTICATION)
+@permission_classes(SYNC_PERMISSIONS)
+@throttle_classes(SYNC_THROTTLES)
 def lag(request: Request) -> Response:
     minutes = _int(request.query_params.get("minutes"), 15, low=1, high=MAX_MINUTES)
     if minutes is None:

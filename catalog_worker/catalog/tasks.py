@@ -53,8 +53,13 @@ class SyncOutcome(TypedDict):
 # ignore_result: the task stores its SUCCESS row itself, in the transaction that applies
 # the batch (catalog.results); store_errors_even_if_ignored: Celery still stores retries
 # and failures.
-@shared_task(name=TASK_SYNC_PRODUCTS, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
-def sync_products(self: Task[[Any], SyncOutcome], envelope: Any) -> SyncOutcome:
+class SyncTask(Task[[Any], SyncOutcome]):
+    # A revoked or expired id never makes the worker ack a sync task away (catalog.remote_control).
+    Request = "catalog.remote_control:NeverDiscardedRequest"
+
+
+@shared_task(name=TASK_SYNC_PRODUCTS, base=SyncTask, bind=True, ignore_result=True, store_errors_even_if_ignored=True)
+def sync_products(self: SyncTask, envelope: Any) -> SyncOutcome:
     try:
         events = validate_envelope(envelope)
     except InvalidPayload as exc:

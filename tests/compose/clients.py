@@ -30,10 +30,12 @@ def admin_login(base_url: str, user: str, password: str) -> requests.Session:
         timeout=TIMEOUT,
         allow_redirects=False,
     )
-    if response.status_code != 302 or "sessionid" not in session.cookies:
+    # Each service names its cookies after itself (admin_sessionid, catalog_csrftoken...).
+    cookies = {name.split("_")[-1]: value for name, value in session.cookies.items()}
+    if response.status_code != 302 or "sessionid" not in cookies:
         raise PermissionError(f"login to {base_url} refused ({response.status_code})")
     # DRF's session authentication wants the CSRF token on every write.
-    session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
+    session.headers["X-CSRFToken"] = cookies["csrftoken"]
     return session
 
 

@@ -38,7 +38,9 @@ ONE_SHOTS = ("rabbitmq-init", "migrate")
 PROCESSES = ("admin-web", "admin-relay", "catalog-web", "catalog-worker", "catalog-beat", "flower")
 # Secrets compose requires (.env.example, "compose: required"); URL-safe, as it asks.
 SECRET_NAMES = (
-    "DJANGO_SECRET_KEY",
+    "ADMIN_DJANGO_SECRET_KEY",
+    "CATALOG_DJANGO_SECRET_KEY",
+    "CATALOG_SYNC_API_TOKEN",
     "DJANGO_SUPERUSER_PASSWORD",
     "ADMIN_DB_PASSWORD",
     "CATALOG_DB_PASSWORD",

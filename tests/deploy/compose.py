@@ -28,7 +28,9 @@ APP_IMAGE = "product-sync:latest"
 
 # Every secret compose needs, with a test value. Passwords are URL-safe, as .env.example asks.
 TEST_SECRETS = {
-    "DJANGO_SECRET_KEY": "test-secret-key-not-for-use",
+    "ADMIN_DJANGO_SECRET_KEY": "admin-test-secret-key-not-for-use",
+    "CATALOG_DJANGO_SECRET_KEY": "catalog-test-secret-key-not-for-use",
+    "CATALOG_SYNC_API_TOKEN": "sync-api-test-token",
     "ADMIN_DB_PASSWORD": "admin-db-test-pw",
     "CATALOG_DB_PASSWORD": "catalog-db-test-pw",
     "BROKER_OPERATOR_PASSWORD": "operator-test-pw",

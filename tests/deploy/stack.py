@@ -22,6 +22,7 @@ from testkit.users import STAFF_PASSWORD, STAFF_USER
 ADMIN_SETTINGS = "admin_project.settings.production"
 CATALOG_SETTINGS = "catalog_project.settings.production"
 SECRET_KEY = "deploy-test-" + uuid.uuid4().hex
+SYNC_API_TOKEN = "deploy-test-token-" + uuid.uuid4().hex
 
 
 def production(stack: Stack, settings: str, broker_url: str, **extra: str) -> dict[str, str]:
@@ -29,6 +30,7 @@ def production(stack: Stack, settings: str, broker_url: str, **extra: str) -> di
     return {
         "DJANGO_SETTINGS_MODULE": settings,
         "DJANGO_SECRET_KEY": SECRET_KEY,
+        "CATALOG_SYNC_API_TOKEN": SYNC_API_TOKEN,
         "CELERY_BROKER_URL": broker_url,
         **extra,
     }

@@ -124,7 +124,9 @@ def test_production_settings_and_debug_off_everywhere(config):
         project = "admin_project" if name.startswith("admin") or name == "migrate" else "catalog_project"
         assert env["DJANGO_SETTINGS_MODULE"] == f"{project}.settings.production", name
         assert env.get("DJANGO_DEBUG", "0") == "0", name
-        assert env["DJANGO_SECRET_KEY"] == TEST_SECRETS["DJANGO_SECRET_KEY"], name
+        key = "ADMIN_DJANGO_SECRET_KEY" if project == "admin_project" else "CATALOG_DJANGO_SECRET_KEY"
+        assert env["DJANGO_SECRET_KEY"] == TEST_SECRETS[key], name
+        assert env["CATALOG_SYNC_API_TOKEN"] == TEST_SECRETS["CATALOG_SYNC_API_TOKEN"], name
 
 
 def test_each_process_runs_its_start_script_the_one_the_local_runner_uses(config):

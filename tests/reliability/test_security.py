@@ -204,6 +204,7 @@ def test_production_settings_pass_the_deploy_check_and_need_their_secrets(servic
         "DJANGO_SETTINGS_MODULE": settings_module,
         # What a production deployment sets (served behind TLS).
         "DJANGO_SECRET_KEY": uuid.uuid4().hex + uuid.uuid4().hex,
+        "CATALOG_SYNC_API_TOKEN": uuid.uuid4().hex,
         "CELERY_BROKER_URL": "amqp://sync:not-the-real-one@127.0.0.1:5672/prod",
         db_var: f"postgres://root@127.0.0.1:5432/{template}",
         "DJANGO_ALLOWED_HOSTS": "shop.example.com",
@@ -214,7 +215,7 @@ def test_production_settings_pass_the_deploy_check_and_need_their_secrets(servic
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
-    for missing in ("DJANGO_SECRET_KEY", "CELERY_BROKER_URL", db_var):
+    for missing in ("DJANGO_SECRET_KEY", "CATALOG_SYNC_API_TOKEN", "CELERY_BROKER_URL", db_var):
         short = {k: v for k, v in env.items() if k != missing}
         result = run_manage(service, "check", env=short, check=False)
         assert result.returncode != 0, missing

@@ -142,15 +142,16 @@ def test_relay_and_migrate_start_with_the_broker_down(make_stack):
     assert relay.alive()
 
 
-def test_queues_with_other_arguments_stop_every_start_script(make_stack):
+def test_queues_with_other_arguments_stop_the_worker_and_the_catalog_check(make_stack):
     stack = make_stack()
     with stack.queues.channel() as channel:
         channel.queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic: not what the contract declares
-    for project in ("admin", "catalog"):
-        with pytest.raises(subprocess.CalledProcessError) as failed:
-            stack.manage(project, "check", timeout=60)
-        assert "sync.E020" in failed.value.stderr
-    for script in ("catalog-worker", "admin-relay"):
-        result = subprocess.run([str(START / script)], env=stack.env, capture_output=True, text=True, timeout=120)
-        assert result.returncode != 0, script
-        assert "sync.E020" in result.stderr, script
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        stack.manage("catalog", "check", timeout=60)
+    assert "sync.E020" in failed.value.stderr
+    result = subprocess.run([str(START / "catalog-worker")], env=stack.env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "sync.E020" in result.stderr
+    # The admin only publishes (it declares nothing): its check passes, its relay holds the
+    # changes in the outbox until the worker can declare the queues.
+    assert "sync.E020" not in stack.manage("admin", "check", timeout=60).stderr

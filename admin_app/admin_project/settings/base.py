@@ -26,6 +26,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # the database, no other service (a process-local cache fails the check products.E001).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "admin_cache"}}
 
+# Both services may be served from one host (cookies ignore the port): each has its own
+# cookie names, so logging in to one never logs the same browser out of the other.
+SESSION_COOKIE_NAME = "admin_sessionid"
+CSRF_COOKIE_NAME = "admin_csrftoken"
+
 REST_FRAMEWORK = {
     # Basic first: an anonymous request then gets 401 with a WWW-Authenticate
     # challenge instead of 403 (each class only acts when its header is present).
@@ -86,6 +91,8 @@ OUTBOX_RETENTION_HOURS = env_float("OUTBOX_RETENTION_HOURS", 24.0)
 # call has this timeout (seconds); an unreachable catalog shows as "unknown", never a 500.
 CATALOG_API_URL = os.environ.get("CATALOG_API_URL", "http://127.0.0.1:8001").rstrip("/")
 CATALOG_API_TIMEOUT = env_float("CATALOG_API_TIMEOUT", 1.0)
+# Sent as a bearer token to the catalog's /api/sync/* (its CATALOG_SYNC_API_TOKEN, the same value).
+CATALOG_SYNC_API_TOKEN = os.environ.get("CATALOG_SYNC_API_TOKEN", "")
 # The relay writes its status (for the broker banner) on every change of state and
 # otherwise at most this often (seconds); a relay silent for RELAY_STATUS_STALE seconds
 # counts as gone.

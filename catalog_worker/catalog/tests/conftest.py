@@ -6,6 +6,7 @@ import logging
 
 import pytest
 from celery import Celery
+from django.test import Client
 
 from sync_contract.topology import declare_topology
 from testkit.broker import Vhost
@@ -19,3 +20,9 @@ def broker(broker_vhost: Vhost, celery_app: Celery) -> Vhost:
     with celery_app.connection_for_write() as connection:
         declare_topology(connection.default_channel)
     return broker_vhost
+
+
+@pytest.fixture
+def service_client(settings) -> Client:
+    """A client of the catalog's /api/sync/* as the admin service calls it (its bearer token)."""
+    return Client(headers={"Authorization": f"Bearer {settings.CATALOG_SYNC_API_TOKEN}"})

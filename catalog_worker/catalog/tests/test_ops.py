@@ -8,14 +8,19 @@ from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
+import pika
 import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from catalog import dead_letters
+from catalog.api_access import PublicThrottle, SyncThrottle
 from catalog.counters import counter_totals
 from catalog.models import CatalogProduct, DeadLetterNote
 from catalog.services import catalog_apply_events
@@ -37,20 +42,20 @@ def age(product_id: int, *, applied_ago: float, lag: float) -> None:
 # --- /api/sync/ -------------------------------------------------------------------------------
 
 
-def test_versions_by_ids_include_tombstones_and_leave_out_unknown_ids(client) -> None:
+def test_versions_by_ids_include_tombstones_and_leave_out_unknown_ids(service_client) -> None:
     catalog_apply_events(events=[product_event(1, 3), product_event(2, 2, op="delete"), product_event(5, 1)])
 
-    body = client.get("/api/sync/versions/", {"ids": "1,2,3"}).json()
+    body = service_client.get("/api/sync/versions/", {"ids": "1,2,3"}).json()
 
     assert body == {"products": [{"id": 1, "version": 3, "deleted": False}, {"id": 2, "version": 2, "deleted": True}]}
 
 
-def test_versions_page_through_every_row_in_order(client) -> None:
+def test_versions_page_through_every_row_in_order(service_client) -> None:
     catalog_apply_events(events=[product_event(i, 1, op="delete" if i == 4 else "upsert") for i in range(1, 6)])
 
-    first = client.get("/api/sync/versions/", {"after": 0, "limit": 2}).json()
-    second = client.get("/api/sync/versions/", {"after": first["next_after"], "limit": 2}).json()
-    last = client.get("/api/sync/versions/", {"after": second["next_after"], "limit": 2}).json()
+    first = service_client.get("/api/sync/versions/", {"after": 0, "limit": 2}).json()
+    second = service_client.get("/api/sync/versions/", {"after": first["next_after"], "limit": 2}).json()
+    last = service_client.get("/api/sync/versions/", {"after": second["next_after"], "limit": 2}).json()
 
     assert [r["id"] for r in first["products"] + second["products"] + last["products"]] == [1, 2, 3, 4, 5]
     assert (first["next_after"], second["next_after"], last["next_after"]) == (2, 4, None)
@@ -61,18 +66,18 @@ def test_versions_page_through_every_row_in_order(client) -> None:
     "params",
     [{"ids": "1,x"}, {"ids": ",".join(map(str, range(1, 1002)))}, {"after": "-1"}, {"limit": "0"}, {"limit": "100000"}],
 )
-def test_bad_version_queries_are_400(client, params) -> None:
-    assert client.get("/api/sync/versions/", params).status_code == 400
+def test_bad_version_queries_are_400(service_client, params) -> None:
+    assert service_client.get("/api/sync/versions/", params).status_code == 400
 
 
-def test_lag_reports_percentiles_and_a_series_of_recent_applies(client) -> None:
+def test_lag_reports_percentiles_and_a_series_of_recent_applies(service_client) -> None:
     catalog_apply_events(events=[product_event(i, 1) for i in range(1, 11)])
     for i in range(1, 11):
         age(i, applied_ago=30 * i, lag=0.1 * i)  # 0.1 .. 1.0 s, spread over five minutes
     catalog_apply_events(events=[product_event(99, 1)])
     age(99, applied_ago=3600, lag=50)  # outside the window
 
-    body = client.get("/api/sync/lag/", {"minutes": 15}).json()
+    body = service_client.get("/api/sync/lag/", {"minutes": 15}).json()
 
     assert body["count"] == 10
     assert body["p50_seconds"] == pytest.approx(0.55, abs=0.01)
@@ -80,7 +85,30 @@ def test_lag_reports_percentiles_and_a_series_of_recent_applies(client) -> None:
     assert body["max_seconds"] == pytest.approx(1.0, abs=0.01)
     assert sum(p["count"] for p in body["series"]) == 10
     assert len(body["series"]) >= 5
-    assert client.get("/api/sync/lag/", {"minutes": "0"}).status_code == 400
+    assert service_client.get("/api/sync/lag/", {"minutes": "0"}).status_code == 400
+
+
+def test_the_sync_endpoints_answer_only_the_admin_service(client, settings) -> None:
+    for path in ("/api/sync/versions/", "/api/sync/lag/"):
+        anonymous = client.get(path)
+        assert anonymous.status_code == 401
+        assert anonymous["WWW-Authenticate"].startswith("Bearer")
+        wrong = client.get(path, headers={"Authorization": "Bearer " + settings.CATALOG_SYNC_API_TOKEN + "x"})
+        assert wrong.status_code == 401
+        assert client.get(path, headers={"Authorization": "Bearer"}).status_code == 401
+        staff = get_user_model().objects.get_or_create(username="boss", is_staff=True, is_superuser=True)[0]
+        client.force_login(staff)  # a staff session is no service credential
+        assert client.get(path).status_code == 401
+        client.logout()
+
+
+def test_the_sync_endpoints_and_the_public_api_are_throttled(service_client, client, monkeypatch) -> None:
+    cache.clear()
+    monkeypatch.setattr(SyncThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(PublicThrottle, "rate", "2/min", raising=False)
+    assert [service_client.get("/api/sync/versions/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert [client.get("/api/products/").status_code for _ in range(3)] == [200, 200, 429]
+    cache.clear()
 
 
 # --- counters, metrics, logs -----------------------------------------------------------------
@@ -203,6 +231,27 @@ def test_listing_shows_each_reason_and_leaves_the_queue_as_it_was(three_dead, ce
     assert dead_letters.browse(celery_app)[0] == 3
 
 
+@pytest.mark.parametrize(
+    "x_death", ["garbage", [1, "two", None], [{"count": "many", "reason": 7, "time": "yesterday"}], [{"count": -5}], {}]
+)
+def test_malformed_death_headers_are_listed_never_a_crash(broker, celery_app, admin_client, x_death) -> None:
+    headers = {"id": new_task_id(), "task": "catalog.sync_products", "x-death": x_death}
+    with broker.channel() as channel:
+        channel.basic_publish(
+            "catalog.dlx",
+            "catalog.product_sync.dead",
+            task_body({"schema_version": 1, "events": []}),
+            pika.BasicProperties(headers=headers, content_type="application/json"),
+        )
+    depth, letters = dead_letters.browse(celery_app)
+    assert depth == 1
+    assert letters[0].death_count >= 1
+    assert admin_client.get("/admin/dead-letters/").status_code == 200
+    out = StringIO()
+    call_command("dead_letters", "list", stdout=out)
+    assert headers["id"] in out.getvalue()
+
+
 def test_replay_one_republishes_it_unchanged_and_removes_it(three_dead, broker, celery_app) -> None:
     result = dead_letters.replay(celery_app, keys=[three_dead["limit"], "not-there"])
 
@@ -263,7 +312,7 @@ def test_the_admin_page_lists_and_acts_for_staff_only(three_dead, broker, staff_
     assert "InvalidPayload: events[0].data.price must be &gt;= 0" in html
     assert "undecodable body" in html
     assert client.post("/admin/dead-letters/", {"action": "replay", "key": three_dead["limit"]}).status_code == 403
-    token = page.cookies["csrftoken"].value
+    token = page.cookies[settings.CSRF_COOKIE_NAME].value
 
     response = client.post(
         "/admin/dead-letters/",

@@ -22,14 +22,27 @@ DATABASES = {"default": database_from_env("CATALOG_DATABASE_URL", "postgres://12
 
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Both services may be served from one host (cookies ignore the port): each has its own
+# cookie names, so logging in to one never logs the same browser out of the other.
+SESSION_COOKIE_NAME = "catalog_sessionid"
+CSRF_COOKIE_NAME = "catalog_csrftoken"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "catalog.api_access.ProductCursor",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": None,
+    # Per client address, per web process (catalog.api_access).
+    "DEFAULT_THROTTLE_RATES": {
+        "public": os.environ.get("CATALOG_PUBLIC_API_RATE") or "3000/min",
+        "sync": os.environ.get("CATALOG_SYNC_API_RATE") or "12000/min",
+    },
 }
+# The admin service's bearer token for /api/sync/* (the same value in both services).
+# Local settings fall back to a development-only token; production requires it.
+CATALOG_SYNC_API_TOKEN = os.environ.get("CATALOG_SYNC_API_TOKEN", "")
 
 # --- Celery: the worker side ---------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
