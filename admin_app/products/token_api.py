@@ -45,7 +45,10 @@ class ObtainTokenView(APIView):
         request=TokenRequestSerializer,
         responses={
             200: TokenResponseSerializer,
-            400: inline_serializer("TokenRefused", {"non_field_errors": serializers.ListField()}),
+            400: inline_serializer(  # wrong credentials, or a field's own errors
+                "TokenRefused",
+                {name: serializers.ListField(required=False) for name in ("non_field_errors", "username", "password")},
+            ),
             403: DetailSerializer,
             429: DetailSerializer,
         },
