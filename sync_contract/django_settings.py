@@ -19,6 +19,8 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
 ]
 
 MIDDLEWARE = [
@@ -49,6 +51,16 @@ TEMPLATES = [
 
 # Debug pages and error reports mask the password of every URL (broker, databases).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "sync_contract.debug.SecretsFilter"
+
+# drf-spectacular (/api/schema/, /api/docs/): the docs page's assets come from the sidecar
+# package, served by the service itself (no CDN). Each service adds TITLE and who may read.
+SPECTACULAR_SETTINGS = {
+    "VERSION": "1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [

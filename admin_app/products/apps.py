@@ -9,6 +9,7 @@ class ProductsConfig(AppConfig):
     verbose_name = "Products"
 
     def ready(self) -> None:
+        import products.schema  # noqa: F401  (registers the schema extension)
         from products.auth import check_throttle_settings
 
         checks.register(check_throttle_settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 from products.import_formats import read_json_array, read_json_lines
 from products.permissions import CanImportProducts
 from products.services import ImportRejected, product_import
+from products.token_api import DetailSerializer
 
 JSON, NDJSON = "application/json", "application/x-ndjson"
 
@@ -49,6 +51,14 @@ class ProductImportView(APIView):
 
     permission_classes = [CanImportProducts]
 
+    @extend_schema(
+        request={
+            JSON: {"type": "array", "items": {"$ref": "#/components/schemas/ProductRequest"}},
+            NDJSON: {"type": "string", "description": "one product object per line"},
+        },
+        responses={200: ImportResultSerializer, 400: ImportErrorsSerializer, 413: DetailSerializer},
+        examples=[OpenApiExample("two products", [{"sku": "MUG-1", "title": "Mug", "price": "12.50"}])],
+    )
     def post(self, request: Request) -> Response:
         limit: int = settings.PRODUCT_IMPORT_MAX_BYTES
         content_type = request.content_type.split(";")[0].strip().lower()

@@ -208,12 +208,14 @@ def product_import(
             if not first and not spooled:
                 first = batch
                 continue
+            # The driver's cursor: with DEBUG on, Django's would keep every batch in its query log.
+            raw = cursor.cursor
             if not spooled:  # more than one batch: spool them all, apply at the end
                 cursor.execute(sql.SPOOL_CREATE_SQL)
-                cursor.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
+                raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
                 spooled, first = True, []
             if batch:
-                cursor.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
+                raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
         if not errors.count:
             _duplicate_skus(cursor, first, spooled, errors)
         if errors.count:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -25,6 +26,10 @@ class TokenResponseSerializer(serializers.Serializer[Any]):
     token = serializers.CharField()
 
 
+class DetailSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+
+
 class ObtainTokenView(APIView):
     """``POST {"username", "password"}`` -> ``{"token": key}`` for an active staff user (the same key each time).
 
@@ -36,6 +41,18 @@ class ObtainTokenView(APIView):
     permission_classes = [AllowAny]
     serializer_class = TokenRequestSerializer
 
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenResponseSerializer,
+            400: inline_serializer(  # wrong credentials, or a field's own errors
+                "TokenRefused",
+                {name: serializers.ListField(required=False) for name in ("non_field_errors", "username", "password")},
+            ),
+            403: DetailSerializer,
+            429: DetailSerializer,
+        },
+    )
     def post(self, request: Request) -> Response:
         form = TokenRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -13,6 +13,9 @@ from __future__ import annotations
 from typing import TypedDict
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,6 +56,30 @@ def _rows(queryset: QuerySet[CatalogProduct]) -> list[VersionRow]:
     ]
 
 
+_ROW = inline_serializer(
+    "VersionRow",
+    {"id": serializers.IntegerField(), "version": serializers.IntegerField(), "deleted": serializers.BooleanField()},
+)
+_DETAIL = inline_serializer("Detail", {"detail": serializers.CharField()})
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("ids", OpenApiTypes.STR, description=f"comma-separated product ids (at most {MAX_IDS})"),
+        OpenApiParameter("after", OpenApiTypes.INT, description="page: product ids above this"),
+        OpenApiParameter("limit", OpenApiTypes.INT, description=f"page size, 1..{MAX_PAGE}"),
+    ],
+    responses={
+        200: inline_serializer(
+            "Versions",
+            {
+                "products": _ROW.__class__(many=True),
+                "next_after": serializers.IntegerField(required=False, allow_null=True),
+            },
+        ),
+        400: _DETAIL,
+    },
+)
 @api_view(["GET"])
 @authentication_classes(SYNC_AUTHENTICATION)
 @permission_classes(SYNC_PERMISSIONS)
@@ -78,6 +105,10 @@ def versions(request: Request) -> Response:
     return Response({"products": rows, "next_after": next_after})
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("minutes", OpenApiTypes.INT, description=f"1..{MAX_MINUTES} (default 15)")],
+    responses={200: OpenApiTypes.OBJECT, 400: _DETAIL},
+)
 @api_view(["GET"])
 @authentication_classes(SYNC_AUTHENTICATION)
 @permission_classes(SYNC_PERMISSIONS)

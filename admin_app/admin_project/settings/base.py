@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
-from sync_contract.django_settings import SHARED_APPS
+from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS
 from sync_contract.env import database_from_env, env_basic_auth, env_bool, env_float, env_int
 from sync_contract.events import MAX_BATCH
 
@@ -51,6 +51,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "products.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "TITLE": "Product admin API",
+    "DESCRIPTION": "Staff only: products and their sync state, imports, API tokens (docs/api.md).",
+    # The schema and its page are for staff, like the API.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
 }
 
 # The largest body POST /api/products/import/ reads (bytes; above it: 413). Larger files

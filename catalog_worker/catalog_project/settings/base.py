@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
-from sync_contract.django_settings import SHARED_APPS
+from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS
 from sync_contract.env import database_from_env, env_basic_auth, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -39,6 +39,13 @@ REST_FRAMEWORK = {
         "public": os.environ.get("CATALOG_PUBLIC_API_RATE") or "3000/min",
         "sync": os.environ.get("CATALOG_SYNC_API_RATE") or "12000/min",
     },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The schema is public like the read API; its docs page is for staff (catalog_project.urls).
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,
+    "TITLE": "Catalog read API",
+    "DESCRIPTION": "Public, read-only: live products, and the versions and lag the admin service asks for.",
 }
 # The admin service's bearer token for /api/sync/* (the same value in both services).
 # Local settings fall back to a development-only token; production requires it.
