@@ -119,7 +119,9 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_at_the_deli
             os.kill(child, signal.SIGKILL)
             killed.append(child)
             if stream is None:  # other changes, committed while the crashing message loops
-                stream = stack.start_admin_action("stream", "--prefix", "flow", "--rate", "20", "--seconds", "8")
+                stream = stack.start_admin_action(
+                    "flow", "stream", "--prefix", "flow", "--rate", "20", "--seconds", "8"
+                )
         wait_until(lambda: stack.queues.depth(DEAD_LETTER_QUEUE) == 1, timeout=30, what="dead-lettered")
     finally:
         blocker.rollback()
