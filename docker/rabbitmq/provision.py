@@ -8,17 +8,16 @@ this script, logged in as the operator, creates through the management HTTP API:
 
 - the vhost (BROKER_VHOST, default ``product_sync``),
 - one user per service, each with only the permissions it needs on that vhost:
-  ``product_admin``  the admin service's relay: declares the sync topology and
-                     publishes to it (and Celery's task-sent events); cannot consume;
+  ``product_admin``  the admin service's relay: publishes to the sync exchange (and
+                     Celery's task-sent events); declares nothing; cannot consume;
   ``catalog``        the catalog worker, beat and web: everything on the vhost (the
                      worker declares per-host queues: pidbox, events, delayed delivery);
   ``flower``         Flower: task events and inspect/control replies; cannot read or
                      publish product messages;
 - the product-sync topology (sync_contract.topology: exchanges, the quorum queue
-  and its dead-letter queue), declared as the operator. The relay declares it too,
-  but RabbitMQ lets only a user that may also *read* a queue create it with a
-  dead-letter exchange; declared here first, the relay's user keeps publish-only
-  rights (re-declaring an existing queue needs no read),
+  and its dead-letter queue), declared as the operator: provisioning and the worker
+  own the queues; the relay publishes ``mandatory`` and never declares, so a missing
+  queue keeps its changes in the outbox (docs/decisions/0016-least-privilege.md),
 - and removes ``guest`` if a node still has it.
 
 It first waits until the API answers and BROKER_CLUSTER_SIZE nodes are running, so

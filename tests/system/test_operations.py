@@ -145,6 +145,7 @@ def test_relay_and_migrate_start_with_the_broker_down(make_stack):
 def test_queues_with_other_arguments_stop_the_worker_and_the_catalog_check(make_stack):
     stack = make_stack()
     with stack.queues.channel() as channel:
+        channel.queue_delete(DEAD_LETTER_QUEUE)  # provisioned with the stack; replaced by a wrong one
         channel.queue_declare(DEAD_LETTER_QUEUE, durable=True)  # classic: not what the contract declares
     with pytest.raises(subprocess.CalledProcessError) as failed:
         stack.manage("catalog", "check", timeout=60)
