@@ -13,6 +13,8 @@ import pytest
 from celery import Celery, current_app
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import Client
 
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
@@ -121,3 +123,13 @@ def fake_catalog(settings: Any) -> Iterator[FakeCatalog]:
     settings.CATALOG_API_URL = server.url
     yield server
     server.stop()
+
+
+@pytest.fixture
+def keep_the_test_connection() -> Iterator[None]:
+    """As Django's test client does: in-process WSGI requests must not close the test's connection."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
