@@ -60,9 +60,14 @@ def admin_products(project: ComposeProject, session: requests.Session) -> dict[i
 def catalog_rows(project: ComposeProject) -> dict[int, tuple[int, bool]]:
     """Every row the catalog holds, tombstones included: {id: (version, deleted)}."""
     found, after = {}, 0
+    # The sync endpoints answer only the admin service's token.
+    token = {"Authorization": f"Bearer {project.secrets['CATALOG_SYNC_API_TOKEN']}"}
     while after is not None:
         page = requests.get(
-            project.url("catalog", "/api/sync/versions/"), params={"after": after, "limit": 5000}, timeout=30
+            project.url("catalog", "/api/sync/versions/"),
+            params={"after": after, "limit": 5000},
+            headers=token,
+            timeout=30,
         )
         page.raise_for_status()
         body = page.json()
