@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: 5,000 bulk/reference changes, 5 s steady, 3 s API (explicit sizes win)",
     )
-    p.add_argument("--bulk-count", type=int, help="changes in bulk, drain (and reference); default 100000")
+    p.add_argument("--bulk-count", type=int, help="changes in bulk, drain, import (and reference); default 100000")
     p.add_argument("--bulk-txn", type=int, default=500, help="changes per admin transaction in bulk/drain")
     p.add_argument(
         "--bulk-mode",
