@@ -23,9 +23,10 @@ from testkit.postgres import scalar
 from testkit.waiting import wait_until
 
 
-def _load(stack, clients: int, seconds: float, warmup: float = 1.0) -> dict:
+def _load(stack, clients: int, seconds: float, warmup: float = 1.0, make=None) -> dict:
+    """``clients`` threads posting creates for ``seconds``; ``make()`` gives each its client (default: a session)."""
     url = stack.url("admin", "/api/products/")
-    sessions = [stack.admin_api() for _ in range(clients)]
+    sessions = [(make or stack.admin_api)() for _ in range(clients)]
     tag = uuid.uuid4().hex[:6]
     window: dict[str, float] = {}
 

@@ -24,6 +24,8 @@ Scenarios (``--only``/``--skip``, comma-separated):
   capacity   single-change transactions at a rising rate (100, 200, 400, … /s) until
              commit -> applied p99 > 100 ms or the producers fall behind: the highest
              rate that held, beside the reference's (selecting it runs reference too).
+  import     N rows of a CSV file through manage.py import_products (bench/import_scenario.py).
+  api_token  creates/s and latency through the admin API with a token, a session, HTTP Basic.
   api        creates/s through the admin API (gunicorn) with C session clients,
              T seconds per round, rounds alternating broker up / broker stopped
              (a throw-away node), on the full stack (web + relay + worker) and on
@@ -54,8 +56,8 @@ from bench.stack import TUNABLES, Resources, drop_stale, stale_resources
 from testkit.broker import Broker
 from testkit.paths import REPO
 
-ALL = ("bulk", "drain", "steady", "reference", "memory", "api", "capacity")
-ORDER = ("bulk", "reference", "drain", "steady", "capacity", "api")  # bulk and its reference side by side
+ALL = ("bulk", "drain", "steady", "reference", "memory", "api", "capacity", "import", "api_token")
+ORDER = ("bulk", "reference", "import", "drain", "steady", "capacity", "api", "api_token")  # bulk beside its reference
 RESULTS = REPO / "bench" / "results"
 
 TARGETS = {
@@ -80,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="smoke run: 5,000 bulk/reference changes, 5 s steady, 3 s API (explicit sizes win)",
     )
-    p.add_argument("--bulk-count", type=int, help="changes in bulk, drain (and reference); default 100000")
+    p.add_argument("--bulk-count", type=int, help="changes in bulk, drain, import (and reference); default 100000")
     p.add_argument("--bulk-txn", type=int, default=500, help="changes per admin transaction in bulk/drain")
     p.add_argument(
         "--bulk-mode",
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     from bench.api_load import api
     from bench.capacity import capacity, line_capacity
+    from bench.import_scenario import api_token, import_file, line_api_token, line_import
+    from bench.import_scenario import target_lines as import_targets
     from bench.scenarios import Options, bulk, reference, steady
 
     preflight()
@@ -404,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         "reference": lambda: reference(res, opts),
         "api": lambda: api(res, opts),
         "capacity": lambda: capacity(res, opts),
+        "import": lambda: import_file(res, opts),
+        "api_token": lambda: api_token(res, opts),
     }
     started = time.time()
     meta = {
@@ -443,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                 "reference": lambda: line_reference(results["reference"], results.get("bulk")),
                 "api": lambda: line_api(results["api"]),
                 "capacity": lambda: line_capacity(results["capacity"], results.get("reference")),
+                "import": lambda: line_import(results["import"], results.get("bulk")),
+                "api_token": lambda: line_api_token(results["api_token"]),
             }[name]()
             annotate(results[name])
             print(line + per_change_part(results[name]), flush=True)
@@ -465,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print("targets (issue 17, single edits):")
     for line in single_edit_targets(results):
+        print(line)
+    print("targets (issue 12, import and API authentication):")
+    for line in import_targets(results):
         print(line)
     meta["seconds"] = round(time.time() - started, 1)
     write_results(args, meta, results)

@@ -57,6 +57,7 @@ class BenchStack(Stack):
     overrides: dict[str, str] = field(default_factory=dict)
     flavour: str = "production"
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(40))
+    sync_api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def env(self) -> dict[str, str]:
@@ -67,6 +68,7 @@ class BenchStack(Stack):
             else:
                 env.pop(key, None)
         env["DJANGO_SECRET_KEY"] = self.secret_key
+        env["CATALOG_SYNC_API_TOKEN"] = self.sync_api_token  # production settings require it
         env.update(self.overrides)
         return env
 
