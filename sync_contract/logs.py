@@ -39,6 +39,20 @@ class EventIds(Protocol):
     def op(self) -> str: ...
 
 
+def log_one_event(logger: logging.Logger, what: str, task_id: str | None, e: EventIds) -> None:
+    """The INFO line of a message that carries one event: ``what`` happened to it, with its ids."""
+    logger.info(
+        "%s event_id=%s product_id=%s version=%s op=%s task_id=%s",
+        what,
+        e.event_id,
+        e.product_id,
+        e.version,
+        e.op,
+        task_id,
+        extra=event_fields(task_id=task_id, event=e),
+    )
+
+
 def log_each_event(logger: logging.Logger, task_id: str | None, events: Iterable[EventIds]) -> None:
     """One DEBUG line per event of a batch, only when DEBUG is on (the INFO line names the batch)."""
     if logger.isEnabledFor(logging.DEBUG):

@@ -35,7 +35,7 @@ from sync.drift import PeriodicDriftCheck
 from sync.publisher import Publisher, PublishError
 from sync.relay_status import RelayStatusRecorder
 from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL, PRUNE_SQL
-from sync_contract.logs import event_fields, log_each_event, product_versions
+from sync_contract.logs import event_fields, log_each_event, log_one_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -156,16 +156,7 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     product_id:version pairs (truncated), and one DEBUG line per event only when
     DEBUG is on."""
     if len(events) == 1:
-        e = events[0]
-        logger.info(
-            "published event_id=%s product_id=%s version=%s op=%s task_id=%s",
-            e.event_id,
-            e.product_id,
-            e.version,
-            e.op,
-            task_id,
-            extra=event_fields(task_id=task_id, event=e),
-        )
+        log_one_event(logger, "published", task_id, events[0])
         return
     products = product_versions((e.product_id, e.version) for e in events)
     logger.info(

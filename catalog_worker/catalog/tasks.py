@@ -18,7 +18,7 @@ from catalog.db_wait import wait_for_database
 from catalog.results import task_success_row
 from catalog.services import ApplyResult, catalog_apply_events
 from sync_contract import TASK_SYNC_PRODUCTS, InvalidPayload, ProductEvent, validate_envelope
-from sync_contract.logs import event_fields, log_each_event, product_versions
+from sync_contract.logs import event_fields, log_each_event, log_one_event, product_versions
 
 logger = logging.getLogger(__name__)
 
@@ -116,17 +116,7 @@ def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: 
     """One INFO line per message: a single event with its ids, a batch with its
     product_id:version pairs (truncated; one DEBUG line per event when DEBUG is on)."""
     if len(events) == 1:
-        e = events[0]
-        logger.info(
-            "%s event_id=%s product_id=%s version=%s op=%s task_id=%s",
-            "applied" if result.applied else "skipped stale",
-            e.event_id,
-            e.product_id,
-            e.version,
-            e.op,
-            task_id,
-            extra=event_fields(task_id=task_id, event=e),
-        )
+        log_one_event(logger, "applied" if result.applied else "skipped stale", task_id, events[0])
     else:
         products = product_versions((e.product_id, e.version) for e in events)
         logger.info(
