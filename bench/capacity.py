@@ -21,7 +21,7 @@ from bench.cpu import annotate
 from bench.memory import RssSampler
 from bench.scenarios import Options, wait_for_count
 from bench.stack import Resources, wait_relay_ready, wait_worker_ready
-from bench.stats import finite_or_none, percentile
+from bench.stats import finite_or_none, percentile, verdict
 from testkit.postgres import query
 
 RATES = (100, 200, 400, 800, 1600, 3200)
@@ -161,7 +161,7 @@ def target_lines(results: dict) -> list[str]:
     out = []
 
     def check(name: str, value: str, ok: bool, target: str) -> None:
-        out.append(f"  {'MET ' if ok else 'MISS'} {name}: {value} (target {target})")
+        out.append(verdict(name, value, ok, target))
 
     ref, steady, bulk, cap = (results.get(k) for k in ("reference", "steady", "bulk", "capacity"))
     ref_cpu = (ref or {}).get("cpu_ms_per_change")

@@ -26,7 +26,7 @@ from bench.api_load import _load
 from bench.memory import RssSampler
 from bench.scenarios import Options, db_time, sessions, wait_for_count
 from bench.stack import Resources, wait_relay_ready, wait_web_ready, wait_worker_ready
-from bench.stats import rate
+from bench.stats import rate, verdict
 from testkit.paths import REPO
 from testkit.postgres import query, scalar
 from testkit.users import STAFF_PASSWORD, STAFF_USER
@@ -194,7 +194,7 @@ def target_lines(results: dict) -> list[str]:
     out = []
 
     def check(name: str, value: str, ok: bool, target: str) -> None:
-        out.append(f"  {'MET ' if ok else 'MISS'} {name}: {value} (target {target})")
+        out.append(verdict(name, value, ok, target))
 
     if i := results.get("import"):
         cpus = os.cpu_count()

@@ -53,6 +53,7 @@ from pathlib import Path
 from bench.capacity import target_lines as single_edit_targets
 from bench.cpu import annotate, per_change_part
 from bench.stack import TUNABLES, Resources, drop_stale, stale_resources
+from bench.stats import verdict
 from testkit.broker import Broker
 from testkit.paths import REPO
 
@@ -280,7 +281,7 @@ def target_lines(results: dict) -> list[str]:
     out = []
 
     def check(name: str, value: float, ok: bool, target: str) -> None:
-        out.append(f"  {'MET ' if ok else 'MISS'} {name}: {value} (target {target})")
+        out.append(verdict(name, value, ok, target))
 
     t = TARGETS
     if b := results.get("bulk"):

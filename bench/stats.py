@@ -44,3 +44,8 @@ def bucketed(points: Sequence[tuple[float, float]], width: float) -> list[dict]:
 
 def rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else math.nan
+
+
+def verdict(name: str, value: object, ok: bool, target: str) -> str:
+    """One target line of the summary: MET or MISS, the figure, the target."""
+    return f"  {'MET ' if ok else 'MISS'} {name}: {value} (target {target})"
