@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,21 @@ def pg_url(dbname: str) -> str:
 
 def pg_connect(dbname: str) -> psycopg2.extensions.connection:
     return SHARED_PG.connect(dbname)
+
+
+@contextmanager
+def holding(dbname: str, sql: str, params: Any = None) -> Iterator[None]:
+    """Run ``sql`` (a lock) in a transaction held open for the block, rolled back at its end:
+    a task that needs what it locks waits inside its apply, its message unacked."""
+    conn = pg_connect(dbname)
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql, params)
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def query(dbname: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -12,7 +12,7 @@ import requests
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
 from testkit.events import envelope_of, wire_event
 from testkit.messages import send_task, task_body
-from testkit.postgres import pg_connect, query
+from testkit.postgres import holding, pg_connect, query
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
@@ -142,21 +142,14 @@ def test_worker_killed_mid_batch_loses_nothing(make_stack):
     wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published")
 
     # The worker's upsert will wait on this lock: it is mid-batch, message unacked.
-    blocker = pg_connect(stack.catalog_db)
-    blocker.autocommit = False
-    with blocker.cursor() as cursor:
-        cursor.execute("LOCK TABLE catalog_catalogproduct IN SHARE MODE")
-    worker = stack.start("catalog-worker")
-    try:
+    with holding(stack.catalog_db, "LOCK TABLE catalog_catalogproduct IN SHARE MODE"):
+        worker = stack.start("catalog-worker")
         wait_until(
             lambda: backends_waiting_on_lock(stack.catalog_db, "INSERT INTO catalog_catalogproduct") >= 1,
             timeout=60,
             what="worker blocked inside its batch",
         )
         worker.kill()  # SIGKILL to the main process and its pool children
-    finally:
-        blocker.rollback()
-        blocker.close()
     assert stack.catalog_live() == {}
     wait_until(
         lambda: stack.queues.depth(SYNC_QUEUE) > 0,

@@ -10,7 +10,7 @@ import pytest
 
 from sync_contract import DEAD_LETTER_QUEUE, SYNC_QUEUE
 from sync_contract.topology import DELIVERY_LIMIT
-from testkit.postgres import pg_connect, query
+from testkit.postgres import holding, query
 from testkit.waiting import wait_until
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(300)]
@@ -63,12 +63,8 @@ def test_a_pool_child_killed_mid_task_hands_its_message_back_and_the_main_proces
     stack.edit_products("child", 20, updates=5)
     wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="events published")
 
-    blocker = pg_connect(stack.catalog_db)
-    blocker.autocommit = False
-    with blocker.cursor() as cursor:
-        cursor.execute("LOCK TABLE catalog_catalogproduct IN SHARE MODE")
-    worker = stack.start("catalog-worker")
-    try:
+    with holding(stack.catalog_db, "LOCK TABLE catalog_catalogproduct IN SHARE MODE"):
+        worker = stack.start("catalog-worker")
         child = wait_until(
             lambda: pool_child_blocked_on_the_lock(worker.pid, stack.catalog_db),
             timeout=60,
@@ -76,9 +72,6 @@ def test_a_pool_child_killed_mid_task_hands_its_message_back_and_the_main_proces
         )
         os.kill(child, signal.SIGKILL)  # the child only: the main process lives on
         wait_until(lambda: child not in children(worker.pid), timeout=30, what="the pool replaced the child")
-    finally:
-        blocker.rollback()
-        blocker.close()
 
     wait_until(stack.catalog_matches_admin, timeout=60, what="catalog equals admin after the redelivery")
     assert worker.alive()
@@ -96,13 +89,9 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_at_the_deli
 
     # Its next change will block on this row lock in every delivery; the test kills the pool
     # child that runs it each time, as a crash on this one message would.
-    blocker = pg_connect(stack.catalog_db)
-    blocker.autocommit = False
-    with blocker.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM catalog_catalogproduct WHERE product_id = %s FOR UPDATE", [victim])
     killed: list[int] = []
     stream = None
-    try:
+    with holding(stack.catalog_db, "SELECT 1 FROM catalog_catalogproduct WHERE product_id = %s FOR UPDATE", [victim]):
         stack.admin_action("update", "--product-id", str(victim), "--times", "1", "--title", "crashes")
         while stack.queues.depth(DEAD_LETTER_QUEUE) == 0:
             child = wait_until(
@@ -123,9 +112,6 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_at_the_deli
                     "flow", "stream", "--prefix", "flow", "--rate", "20", "--seconds", "8"
                 )
         wait_until(lambda: stack.queues.depth(DEAD_LETTER_QUEUE) == 1, timeout=30, what="dead-lettered")
-    finally:
-        blocker.rollback()
-        blocker.close()
     assert stream is not None
     stream.wait(timeout=60)
 
