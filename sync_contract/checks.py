@@ -17,7 +17,8 @@ every start script) and every management command that runs checks (the relay's
 
 The broker check (tag ``sync_broker``) connects with a short timeout. In the catalog,
 whose worker owns the queues, it declares the topology exactly as the worker does on
-connecting (idempotent); in the admin, whose relay only publishes, it looks (passive
+connecting (idempotent; a user refused the declare, the catalog web's, only looks);
+in the admin, whose relay only publishes, it looks (passive
 declares, which create nothing). ``manage.py check --tag sync`` runs the settings checks
 alone: Flower does that, as its broker user may only read task events.
 """
@@ -127,7 +128,7 @@ def check_broker(
 ) -> list[checks.CheckMessage]:
     """Connect once (short timeout); declare the topology as the worker does (``declares``),
     or only look whether the sync queue exists."""
-    from amqp.exceptions import NotFound, PreconditionFailed
+    from amqp.exceptions import AccessRefused, NotFound, PreconditionFailed
 
     from sync_contract.broker import amqp_channel, connect_once
     from sync_contract.topology import declare_topology
@@ -140,7 +141,12 @@ def check_broker(
             channel = amqp_channel(connection)
             try:
                 if declares:
-                    declare_topology(channel)
+                    try:
+                        declare_topology(channel)
+                    except AccessRefused:
+                        # A user that may not declare (the catalog web's) only looks, on a new channel.
+                        channel = amqp_channel(connection)
+                        channel.queue_declare(queue=SYNC_QUEUE, passive=True)
                 else:
                     channel.queue_declare(queue=SYNC_QUEUE, passive=True)
             finally:

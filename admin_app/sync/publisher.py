@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from copy import copy
 from typing import Any
 
 from celery import Celery
@@ -89,6 +90,10 @@ class SentEvents:
                 buffer_limit=10_000,
                 buffer_while_offline=False,
             )
+            # The admin's broker user may not declare: provisioning and the worker declare celeryev.
+            exchange = copy(self._dispatcher.exchange)  # type: ignore[union-attr]  # celery-types omit it
+            exchange.no_declare = True
+            self._dispatcher.exchange = exchange  # type: ignore[union-attr]
         return self._dispatcher
 
     def close(self, *, graceful: bool = True) -> None:

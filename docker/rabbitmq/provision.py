@@ -8,14 +8,16 @@ this script, logged in as the operator, creates through the management HTTP API:
 
 - the vhost (BROKER_VHOST, default ``product_sync``),
 - one user per service, each with only the permissions it needs on that vhost:
-  ``product_admin``  the admin service's relay: publishes to the sync exchange (and
-                     Celery's task-sent events); declares nothing; cannot consume;
-  ``catalog``        the catalog worker, beat and web: everything on the vhost (the
-                     worker declares per-host queues: pidbox, events, delayed delivery);
+  ``product_admin``  the admin service (relay, web): publishes to the sync exchange
+                     and Celery's task-sent events; declares nothing; cannot consume;
+  ``catalog``        the catalog worker and beat: the sync topology, delayed delivery,
+                     events and remote control; not the dead letters;
+  ``catalog_web``    the catalog web: reads, replays and purges the dead letters; cannot
+                     consume the sync queue or declare anything;
   ``flower``         Flower: task events and inspect/control replies; cannot read or
                      publish product messages;
 - the product-sync topology (sync_contract.topology: exchanges, the quorum queue
-  and its dead-letter queue), declared as the operator: provisioning and the worker
+  and its dead-letter queue) and Celery's event exchange, declared as the operator: provisioning and the worker
   own the queues; the relay publishes ``mandatory`` and never declares, so a missing
   queue keeps its changes in the outbox (docs/decisions/0016-least-privilege.md),
 - and removes ``guest`` if a node still has it.
@@ -37,6 +39,7 @@ Environment:
   BROKER_VHOST              the vhost of product sync (default product_sync)
   BROKER_ADMIN_PASSWORD     password of product_admin (required)
   BROKER_CATALOG_PASSWORD   password of catalog (required)
+  BROKER_CATALOG_WEB_PASSWORD password of catalog_web (required)
   BROKER_FLOWER_PASSWORD    password of flower (required)
   BROKER_CLUSTER_SIZE       nodes that must be running before the set-up (default 1)
   BROKER_WAIT_TIMEOUT       seconds to wait for the API and the nodes (default 120)
@@ -55,7 +58,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from kombu import Connection
+from kombu import Connection, Exchange
 
 from sync_contract.names import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, SYNC_EXCHANGE, SYNC_QUEUE
 from sync_contract.topology import declare_topology
@@ -82,51 +85,90 @@ class ServiceUser:
     permissions: Permissions
 
 
+# What each AMQP operation needs (https://www.rabbitmq.com/docs/access-control): declaring
+# (not passively) or deleting needs configure on the entity; a queue declared with a
+# dead-letter exchange needs write on that exchange and read on the queue; queue.bind
+# needs write on the queue and read on the exchange; publishing needs write on the
+# exchange; basic.get, basic.consume and queue.purge need read on the queue. A passive
+# declare (queue depth, the start-up checks) needs nothing.
+NOTHING = "^$"
+SYNC_TOPOLOGY = (SYNC_EXCHANGE, SYNC_QUEUE, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE)
+# Celery's native delayed delivery (countdown retries on a quorum queue): exchanges and
+# queues celery_delayed_0..27 and the exchange celery_delayed_delivery.
+DELAYED_DELIVERY = r"celery_delayed_(delivery|[0-9]+)"
+# Per-process queues: a node's mailbox <node>.celery.pidbox, a reply queue
+# <uuid>.reply.celery.pidbox, an event (gossip, Flower) queue celeryev.<uuid>.
+PROCESS_MAILBOX = r".+\." + re.escape(CONTROL_EXCHANGE)
+REPLY_QUEUE = r".+\." + re.escape(REPLY_EXCHANGE)
+EVENT_QUEUE = re.escape(EVENT_EXCHANGE) + r"\..+"
+
+
+def matching(*patterns: str) -> str:
+    """A permission pattern matching exactly the names these regular expressions match."""
+    return "^(" + "|".join(patterns) + ")$"
+
+
 def exactly(*names: str) -> str:
     """A permission pattern matching exactly these resource names."""
-    return "^(" + "|".join(re.escape(name) for name in names) + ")$"
+    return matching(*(re.escape(name) for name in names))
 
 
-# queue.bind needs write on the queue and read on the exchange; publishing needs
-# write on the exchange; declaring needs configure on what is declared.
-PUBLISHER = Permissions(
-    configure=exactly(SYNC_EXCHANGE, SYNC_QUEUE, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, EVENT_EXCHANGE),
-    write=exactly(SYNC_EXCHANGE, SYNC_QUEUE, DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE, EVENT_EXCHANGE),
-    read=exactly(SYNC_EXCHANGE, DEAD_LETTER_EXCHANGE),
+# The admin service (relay, web): publishes to the sync exchange (``mandatory``, declare=[])
+# and its task-sent events to celeryev (sync.publisher declares neither). Nothing else:
+# it cannot declare, delete or purge a queue, nor take a message off one.
+PUBLISHER = Permissions(configure=NOTHING, write=exactly(SYNC_EXCHANGE, EVENT_EXCHANGE), read=NOTHING)
+# The catalog worker and beat: declare and consume the sync queue (it owns the topology,
+# docs/decisions/0016-least-privilege.md; a rejected message is dead-lettered by the
+# broker, not by the worker), retry with a countdown (delayed delivery), send events,
+# answer remote control and mingle/gossip with other workers. Not the dead letters.
+WORKER = Permissions(
+    configure=matching(
+        *(re.escape(name) for name in SYNC_TOPOLOGY),
+        DELAYED_DELIVERY,
+        re.escape(EVENT_EXCHANGE),
+        EVENT_QUEUE,
+        re.escape(CONTROL_EXCHANGE),
+        re.escape(REPLY_EXCHANGE),
+        PROCESS_MAILBOX,
+    ),
+    write=matching(
+        *(re.escape(name) for name in SYNC_TOPOLOGY),
+        DELAYED_DELIVERY,
+        re.escape(EVENT_EXCHANGE),
+        EVENT_QUEUE,
+        re.escape(CONTROL_EXCHANGE),
+        re.escape(REPLY_EXCHANGE),
+        PROCESS_MAILBOX,
+    ),
+    read=matching(
+        re.escape(SYNC_EXCHANGE),
+        re.escape(SYNC_QUEUE),
+        re.escape(DEAD_LETTER_EXCHANGE),
+        DELAYED_DELIVERY,
+        re.escape(EVENT_EXCHANGE),
+        EVENT_QUEUE,
+        re.escape(CONTROL_EXCHANGE),
+        re.escape(REPLY_EXCHANGE),
+        PROCESS_MAILBOX,
+    ),
 )
-EVERYTHING = Permissions(configure=".*", write=".*", read=".*")
-# Flower's event queue is celeryev.<uuid>; an inspect reply queue is <uuid>.reply.celery.pidbox.
-_MONITOR = (
-    "^("
-    + "|".join(
-        [
-            re.escape(EVENT_EXCHANGE),
-            re.escape(EVENT_EXCHANGE) + r"\..+",
-            re.escape(CONTROL_EXCHANGE),
-            re.escape(REPLY_EXCHANGE),
-            r".+\." + re.escape(REPLY_EXCHANGE),
-        ]
-    )
-    + ")$"
-)
+# The catalog web (dead-letter page, `dead_letters`): reads, replays and purges the
+# dead letters; queue depths by passive declare. It cannot consume the sync queue.
+DEAD_LETTER_OPERATOR = Permissions(configure=NOTHING, write=exactly(SYNC_EXCHANGE), read=exactly(DEAD_LETTER_QUEUE))
+# Flower: task events (its own celeryev.<uuid> queue) and inspect commands with their
+# replies; it can neither read nor send product messages, nor purge a queue.
+_MONITOR = (re.escape(EVENT_EXCHANGE), EVENT_QUEUE, re.escape(CONTROL_EXCHANGE), re.escape(REPLY_EXCHANGE), REPLY_QUEUE)
 MONITOR = Permissions(
-    configure=_MONITOR,
-    write=_MONITOR,
-    read="^("
-    + "|".join(
-        [
-            re.escape(EVENT_EXCHANGE),
-            re.escape(EVENT_EXCHANGE) + r"\..+",
-            re.escape(REPLY_EXCHANGE),
-            r".+\." + re.escape(REPLY_EXCHANGE),
-        ]
-    )
-    + ")$",
+    configure=matching(*_MONITOR),
+    write=matching(*_MONITOR),
+    # Not the control exchange: Flower only publishes to it.
+    read=matching(re.escape(EVENT_EXCHANGE), EVENT_QUEUE, re.escape(REPLY_EXCHANGE), REPLY_QUEUE),
 )
 
 SERVICE_USERS = (
     ServiceUser("product_admin", "BROKER_ADMIN_PASSWORD", PUBLISHER),
-    ServiceUser("catalog", "BROKER_CATALOG_PASSWORD", EVERYTHING),
+    ServiceUser("catalog", "BROKER_CATALOG_PASSWORD", WORKER),
+    ServiceUser("catalog_web", "BROKER_CATALOG_WEB_PASSWORD", DEAD_LETTER_OPERATOR),
     ServiceUser("flower", "BROKER_FLOWER_PASSWORD", MONITOR),
 )
 
@@ -207,8 +249,11 @@ def declare(host: str, port: int, vhost: str, operator: str, operator_password: 
         hostname=host, port=port, userid=operator, password=operator_password, virtual_host=vhost, connect_timeout=10
     ) as connection:
         connection.ensure_connection(max_retries=5, interval_start=1, interval_step=1)
-        declare_topology(connection.default_channel)
-    say(f"topology declared: {DEAD_LETTER_QUEUE}, {SYNC_QUEUE}")
+        channel = connection.default_channel
+        declare_topology(channel)
+        # The relay publishes its task-sent events without declaring (it may not): Celery's exchange.
+        Exchange(EVENT_EXCHANGE, type="topic", durable=True).declare(channel=channel)
+    say(f"topology declared: {DEAD_LETTER_QUEUE}, {SYNC_QUEUE}, {EVENT_EXCHANGE}")
 
 
 def provision(api: ManagementAPI, vhost: str, operator: str, passwords: dict[str, str]) -> None:

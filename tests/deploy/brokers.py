@@ -34,7 +34,7 @@ PROVISION = RABBITMQ_DIR / "provision.py"
 VHOST = "product_sync"
 OPERATOR = "operator"
 # The service users that provision.py creates, and what uses each one.
-SERVICE_USERS = ("product_admin", "catalog", "flower")
+SERVICE_USERS = ("product_admin", "catalog", "catalog_web", "flower")
 
 
 def secret() -> str:
@@ -162,6 +162,7 @@ class ComposeLikeCluster(Broker):
             "BROKER_VHOST": VHOST,
             "BROKER_ADMIN_PASSWORD": self.passwords["product_admin"],
             "BROKER_CATALOG_PASSWORD": self.passwords["catalog"],
+            "BROKER_CATALOG_WEB_PASSWORD": self.passwords["catalog_web"],
             "BROKER_FLOWER_PASSWORD": self.passwords["flower"],
             "BROKER_CLUSTER_SIZE": str(len(self.nodes)),
             "BROKER_WAIT_TIMEOUT": "60",

@@ -36,6 +36,7 @@ TEST_SECRETS = {
     "BROKER_OPERATOR_PASSWORD": "operator-test-pw",
     "BROKER_ADMIN_PASSWORD": "product-admin-test-pw",
     "BROKER_CATALOG_PASSWORD": "catalog-test-pw",
+    "BROKER_CATALOG_WEB_PASSWORD": "catalog-web-test-pw",
     "BROKER_FLOWER_PASSWORD": "flower-test-pw",
     "BROKER_ERLANG_COOKIE": "erlang-cookie-test",
     "FLOWER_BASIC_AUTH": "flower:flower-login-test-pw",

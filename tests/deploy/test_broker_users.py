@@ -4,7 +4,8 @@ One throw-away node runs the shipped docker/rabbitmq/ configuration with
 RABBITMQ_DEFAULT_USER/PASS, as the compose `rabbitmq` service does; the
 `rabbitmq-init` one-shot (docker/rabbitmq/provision.py) creates the vhost and the
 service users; the relay, a worker and Flower run from their start scripts with
-production settings, each with its own user, and the product-sync path works.
+production settings, each with its own user, and the product-sync path works; the
+catalog web lists, replays and purges dead letters with its own user.
 Then each user is shown to be refused what is not its job.
 """
 
@@ -13,7 +14,10 @@ import pytest
 import requests
 from pika.exceptions import ChannelClosedByBroker, ProbableAuthenticationError
 
-from sync_contract import SYNC_EXCHANGE, SYNC_QUEUE, SYNC_ROUTING_KEY
+from sync_contract import DEAD_LETTER_QUEUE, SYNC_EXCHANGE, SYNC_QUEUE, SYNC_ROUTING_KEY
+from sync_contract.topology import sync_queue
+from testkit.events import envelope_of, wire_event
+from testkit.messages import new_task_id, send_dead_letter, task_body
 from testkit.waiting import wait_until
 from tests.deploy.brokers import VHOST
 from tests.deploy.stack import ADMIN_SETTINGS, CATALOG_SETTINGS, production, run_migrate
@@ -21,13 +25,6 @@ from tests.deploy.stack import ADMIN_SETTINGS, CATALOG_SETTINGS, production, run
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]
 
 ACCESS_REFUSED = 403
-
-
-def refused(action) -> int:
-    """Run a broker action expected to be refused; return the broker's reply code."""
-    with pytest.raises(ChannelClosedByBroker) as caught:
-        action()
-    return caught.value.reply_code
 
 
 def test_provisioning_is_repeatable_and_refuses_bad_input(single_broker):
@@ -86,29 +83,85 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
 
     assert wait_until(workers_answer, timeout=60, interval=1, what="Flower inspects the worker")
 
-    # What each user may not do.
-    # The relay's user publishes; it cannot take product messages off the queue.
-    with node.channel(VHOST, "product_admin", broker.passwords["product_admin"]) as channel:
-        assert refused(lambda: channel.basic_get(SYNC_QUEUE, auto_ack=False)) == ACCESS_REFUSED
-    # Flower's user can neither read nor send product messages.
-    with node.channel(VHOST, "flower", broker.passwords["flower"]) as channel:
-        assert refused(lambda: channel.basic_get(SYNC_QUEUE, auto_ack=False)) == ACCESS_REFUSED
-    with node.channel(VHOST, "flower", broker.passwords["flower"]) as channel:
+    # The catalog web, with its own user: the dead letters (list, replay, purge), its readiness.
+    web_env = production(stack, CATALOG_SETTINGS, broker.service_url("catalog_web"))
+    web = stack.start("catalog-web", env=web_env)
+    wait_until(lambda: requests.get(stack.url("catalog", "/readyz"), timeout=3).ok, timeout=60, what="web ready")
+    with node.channel(VHOST) as channel:
+        send_dead_letter(
+            channel,
+            task_body(envelope_of(wire_event(4242, 1, sku="REPLAYED"))),
+            reason="delivery_limit",
+            task_id=(replayable := new_task_id()),
+        )
+        send_dead_letter(channel, b"{not json", reason="rejected", task_id=None)
+    listing = stack.manage("catalog", "dead_letters", "list", env=web_env).stdout
+    assert "2 message(s)" in listing
+    assert replayable in listing
+    stack.manage("catalog", "dead_letters", "replay", replayable, env=web_env)
+    wait_until(lambda: 4242 in stack.catalog_live(), timeout=30, what="the replayed message applied")
+    assert "purged 1 message(s)" in stack.manage("catalog", "dead_letters", "purge", "--yes", env=web_env).stdout
 
-        def publish() -> None:
-            channel.basic_publish(SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}", pika.BasicProperties(delivery_mode=2))
+    # What each user may not do. Declaring (not passively) or deleting a queue needs configure,
+    # taking or purging its messages needs read, publishing needs write on the exchange.
+    def declare(channel) -> None:
+        channel.queue_declare(SYNC_QUEUE, durable=True, arguments=dict(sync_queue.queue_arguments))
 
-        assert refused(publish) == ACCESS_REFUSED
+    def publish(channel) -> None:
+        channel.basic_publish(SYNC_EXCHANGE, SYNC_ROUTING_KEY, b"{}", pika.BasicProperties(delivery_mode=2))
+
+    forbidden = {
+        # The relay's user publishes: it cannot declare, delete, purge or take product messages.
+        "product_admin": {
+            "declare the sync queue": declare,
+            "delete the sync queue": lambda channel: channel.queue_delete(SYNC_QUEUE),
+            "purge the sync queue": lambda channel: channel.queue_purge(SYNC_QUEUE),
+            "consume the sync queue": lambda channel: channel.basic_get(SYNC_QUEUE, auto_ack=False),
+            "read the dead letters": lambda channel: channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=False),
+        },
+        # The catalog web's user handles the dead letters only.
+        "catalog_web": {
+            "consume the sync queue": lambda channel: channel.basic_get(SYNC_QUEUE, auto_ack=False),
+            "purge the sync queue": lambda channel: channel.queue_purge(SYNC_QUEUE),
+            "declare the sync queue": declare,
+            "delete the dead-letter queue": lambda channel: channel.queue_delete(DEAD_LETTER_QUEUE),
+            "send an event": lambda channel: channel.basic_publish("celeryev", "worker.x", b"{}"),
+        },
+        # The worker's user owns the sync queue but not the dead letters.
+        "catalog": {
+            "read the dead letters": lambda channel: channel.basic_get(DEAD_LETTER_QUEUE, auto_ack=False),
+            "purge the dead letters": lambda channel: channel.queue_purge(DEAD_LETTER_QUEUE),
+        },
+        # Flower's user can neither read nor send product messages, nor purge or delete a queue.
+        "flower": {
+            "consume the sync queue": lambda channel: channel.basic_get(SYNC_QUEUE, auto_ack=False),
+            "publish to the sync exchange": publish,
+            "purge the sync queue": lambda channel: channel.queue_purge(SYNC_QUEUE),
+            "purge the dead letters": lambda channel: channel.queue_purge(DEAD_LETTER_QUEUE),
+            "delete the sync queue": lambda channel: channel.queue_delete(SYNC_QUEUE),
+        },
+    }
+    allowed = []
+    for user, actions in forbidden.items():
+        for what, action in actions.items():
+            with node.channel(VHOST, user, broker.passwords[user]) as channel:
+                try:
+                    action(channel)
+                except ChannelClosedByBroker as exc:
+                    refusal = exc.reply_code
+                else:
+                    refusal = None
+                if refusal != ACCESS_REFUSED:
+                    allowed.append(f"{user} may {what} (reply {refusal})")
+    assert allowed == []
+    with node.channel(VHOST) as channel:
+        assert channel.queue_declare(SYNC_QUEUE, passive=True).method.message_count >= 0  # still there
     # There is no guest.
     with pytest.raises(ProbableAuthenticationError), node.channel(VHOST, "guest", "guest"):
         pass
 
-    for process in (worker, relay, flower):
+    for process in (worker, relay, flower, web):
         assert process.alive(), process.name
-        # A refusal while running would be a missing permission. Flower's start-up self-check
-        # (manage.py check, sync.W021) declares the sync topology, which its user may not
-        # do on purpose; that warning is expected and does not stop it.
-        refusals = [
-            line for line in process.log().splitlines() if "ACCESS_REFUSED" in line and "(sync.W021)" not in line
-        ]
+        # A refusal while running would be a missing permission.
+        refusals = [line for line in process.log().splitlines() if "ACCESS_REFUSED" in line]
         assert refusals == [], process.name

@@ -40,7 +40,7 @@ BROKER_USERS = {
     "admin-web": "product_admin",
     "admin-relay": "product_admin",
     "migrate": "product_admin",
-    "catalog-web": "catalog",
+    "catalog-web": "catalog_web",
     "catalog-worker": "catalog",
     "catalog-beat": "catalog",
     "flower": "flower",
@@ -99,7 +99,7 @@ def test_every_secret_is_required_and_none_has_a_default():
             assert not re.search(r"\$\{" + name + r":?-[^}]", text), f"{name} has a default value"
     # Credentials in URLs come from variables, never literally.
     credentials = re.findall(r"(?:amqp|postgres)://([^:/@\s]+):(..)", text)
-    assert len(credentials) == 3 * 3 + 3  # three broker users x three nodes, three database URLs
+    assert len(credentials) == 4 * 3 + 3  # four broker users x three nodes, three database URLs
     assert {start for _user, start in credentials} == {"${"}
     assert "guest" not in text
 
@@ -281,6 +281,7 @@ def test_each_service_has_its_own_broker_user_on_every_node(config, cluster_conf
     password_of = {
         "product_admin": "BROKER_ADMIN_PASSWORD",
         "catalog": "BROKER_CATALOG_PASSWORD",
+        "catalog_web": "BROKER_CATALOG_WEB_PASSWORD",
         "flower": "BROKER_FLOWER_PASSWORD",
     }
     for name, user in BROKER_USERS.items():
