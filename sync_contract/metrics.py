@@ -9,6 +9,12 @@ Who may scrape, the same rule in both services:
 - HTTP Basic with ``METRICS_BASIC_AUTH`` (``user:password``), when set: a credential
   for Prometheus that is not a staff login and costs no password hashing per scrape.
 Anyone else gets 401 with a ``WWW-Authenticate`` challenge.
+
+A staff password costs a full PBKDF2 hash, so each such attempt is first counted per
+client address in the service's shared cache (DRF's rate throttle, as the admin API's
+HTTP Basic, docs/decisions/0018-import-and-api-auth.md): past
+``METRICS_PASSWORD_RATE`` (default 10/minute) the answer is 429 with ``Retry-After``
+and no hash runs. The scrape credential and a session are never counted.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -24,8 +32,29 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from rest_framework.throttling import SimpleRateThrottle
 
 REALM = "metrics"
+DEFAULT_ATTEMPT_RATE = "10/minute"
+
+
+class PasswordThrottle(SimpleRateThrottle):
+    """Staff password attempts at /metrics per client address, in the default (shared) cache."""
+
+    scope = "metrics_password"
+
+    def get_rate(self) -> str:
+        rate: str = getattr(settings, "METRICS_PASSWORD_RATE", None) or DEFAULT_ATTEMPT_RATE
+        return rate
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TooManyAttempts(Exception):
+    def __init__(self, wait: float | None) -> None:
+        super().__init__(wait)
+        self.wait = wait
 
 
 def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
@@ -54,6 +83,9 @@ def may_scrape(request: HttpRequest) -> bool:
         same_password = hmac.compare_digest(credentials[1].encode(), configured[1].encode())
         if same_user and same_password:
             return True
+    throttle = PasswordThrottle()
+    if not throttle.allow_request(request, None):  # type: ignore[arg-type]  # no DRF view: a plain Django one
+        raise TooManyAttempts(throttle.wait())
     from django.contrib.auth import authenticate
 
     staff = authenticate(request, username=credentials[0], password=credentials[1])
@@ -65,7 +97,13 @@ def metrics_view(collectors: Callable[[], Iterable[Collector]]) -> Callable[[Htt
 
     @never_cache
     def view(request: HttpRequest) -> HttpResponse:
-        if not may_scrape(request):
+        try:
+            allowed = may_scrape(request)
+        except TooManyAttempts as exc:
+            response = HttpResponse("too many password attempts\n", status=429, content_type="text/plain")
+            response["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+            return response
+        if not allowed:
             response = HttpResponse("authentication required\n", status=401, content_type="text/plain")
             response["WWW-Authenticate"] = f'Basic realm="{REALM}"'
             return response

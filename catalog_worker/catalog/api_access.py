@@ -5,8 +5,8 @@
 - The public read API (``/api/products/``) is anonymous, throttled per client address,
   and pages with a cursor: no ``COUNT(*)`` per page, however large the catalog grows.
 
-Throttle counts live in Django's cache: per web process with the default local-memory
-cache (docs/operations.md).
+Throttle counts live in Django's default cache, the database (``catalog_cache``): every
+gunicorn worker and web process counts against the same rate (docs/operations.md).
 """
 
 from __future__ import annotations

@@ -114,3 +114,5 @@ DRIFT_CHECK_REPAIR = env_bool("DRIFT_CHECK_REPAIR", True)
 DRIFT_GRACE_SECONDS = env_float("DRIFT_GRACE_SECONDS", 120.0)
 # /metrics: staff (session or HTTP Basic) or this user:password (for Prometheus); unset: staff only.
 METRICS_BASIC_AUTH = env_basic_auth("METRICS_BASIC_AUTH")
+# Staff password attempts at /metrics per client address, counted before the hash (sync_contract.metrics).
+METRICS_PASSWORD_RATE = os.environ.get("METRICS_PASSWORD_RATE") or "10/minute"

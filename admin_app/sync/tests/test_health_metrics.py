@@ -17,7 +17,7 @@ from sync.relay_status import RelayStatusRecorder
 from sync_contract.celery_settings import CELERY_TASK_QUEUES
 from sync_contract.checks import check_broker, check_celery_conf
 from sync_contract.names import DEAD_LETTER_QUEUE
-from testkit.users import basic_auth
+from testkit.users import basic_auth, count_hashes
 
 HEALTH = "/admin/sync-health/"
 
@@ -109,6 +109,29 @@ def test_metrics_need_staff_or_the_scrape_credential(client, staff_user, plain_u
     assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prometheus", "nope")).status_code == 401
     client.force_login(staff_user)
     assert client.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_flood_of_wrong_passwords_at_metrics_gets_429_before_any_hash(
+    client, staff_user, settings, monkeypatch
+) -> None:
+    settings.METRICS_PASSWORD_RATE = "3/minute"
+    settings.METRICS_BASIC_AUTH = ("prometheus", "scrape-secret")
+    hashes = count_hashes(monkeypatch)
+    for guess in range(3):
+        assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", f"guess-{guess}")).status_code == 401
+    spent = len(hashes)
+    assert spent >= 3
+
+    flood = [client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", f"flood-{n}")) for n in range(20)]
+
+    assert {response.status_code for response in flood} == {429}
+    assert 0 < int(flood[0]["Retry-After"]) <= 60
+    assert len(hashes) == spent  # refused before the hash
+    # The right staff password from that address waits too; another address, the scrape login do not.
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff")).status_code == 429
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff"), REMOTE_ADDR="10.0.0.9").status_code == 200
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prometheus", "scrape-secret")).status_code == 200
 
 
 @pytest.mark.django_db

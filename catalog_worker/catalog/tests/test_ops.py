@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
@@ -15,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -28,7 +32,7 @@ from catalog.tasks import sync_products
 from sync_contract.names import SYNC_QUEUE
 from testkit.events import envelope_of, product_event
 from testkit.messages import new_task_id, send_dead_letter, task_body
-from testkit.users import basic_auth
+from testkit.users import basic_auth, count_hashes
 
 pytestmark = pytest.mark.django_db
 
@@ -111,6 +115,44 @@ def test_the_sync_endpoints_and_the_public_api_are_throttled(service_client, cli
     cache.clear()
 
 
+# Another web process (a second gunicorn worker): its own Python, the same database.
+OTHER_PROCESS = """
+import django, sys
+django.setup()
+from django.test import Client
+client = Client()
+print(*[client.get("/api/products/", HTTP_HOST="127.0.0.1", REMOTE_ADDR="10.9.9.9").status_code for _ in range(2)])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_web_processes_share_the_public_throttle_count(client, monkeypatch) -> None:
+    monkeypatch.setattr(PublicThrottle, "rate", "3/min", raising=False)
+    database = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "catalog_project.settings.test",
+        "CATALOG_DATABASE_URL": f"postgres://{database['HOST'] or '127.0.0.1'}:{database['PORT'] or 5432}/"
+        f"{database['NAME']}",
+        "CATALOG_PUBLIC_API_RATE": "3/min",
+    }
+    other = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert other.stdout.split() == ["200", "200"], other.stderr[-2000:]
+
+    here = [client.get("/api/products/", REMOTE_ADDR="10.9.9.9").status_code for _ in range(2)]
+
+    assert here == [200, 429]  # the other process's two requests count here
+
+
 # --- counters, metrics, logs -----------------------------------------------------------------
 
 
@@ -147,6 +189,22 @@ def test_metrics_need_staff_or_the_scrape_credential(client, staff_user, setting
     settings.METRICS_BASIC_AUTH = ("prom", "s3cret")
     assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cret")).status_code == 200
     assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("prom", "s3cre")).status_code == 401
+
+
+def test_a_flood_of_wrong_passwords_at_metrics_gets_429_before_any_hash(
+    client, staff_user, settings, monkeypatch
+) -> None:
+    settings.METRICS_PASSWORD_RATE = "2/minute"
+    hashes = count_hashes(monkeypatch)
+    for guess in range(2):
+        assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", f"guess-{guess}")).status_code == 401
+    spent = len(hashes)
+
+    flood = [client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff", f"flood-{n}")) for n in range(20)]
+
+    assert {response.status_code for response in flood} == {429}
+    assert len(hashes) == spent  # refused before the hash
+    assert client.get("/metrics", HTTP_AUTHORIZATION=basic_auth("staff"), REMOTE_ADDR="10.0.0.9").status_code == 200
 
 
 def test_metrics_report_counts_products_and_the_lag_histogram(staff_client) -> None:

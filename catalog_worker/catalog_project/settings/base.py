@@ -22,6 +22,11 @@ DATABASES = {"default": database_from_env("CATALOG_DATABASE_URL", "postgres://12
 
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# The API throttles' counts (catalog.api_access) and the /metrics password throttle must be
+# shared by every gunicorn worker: the database, as the admin's (a per-process cache would
+# multiply each rate by the number of workers).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "catalog_cache"}}
+
 # Both services may be served from one host (cookies ignore the port): each has its own
 # cookie names, so logging in to one never logs the same browser out of the other.
 SESSION_COOKIE_NAME = "catalog_sessionid"
@@ -34,7 +39,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "catalog.api_access.ProductCursor",
     "PAGE_SIZE": 100,
     "UNAUTHENTICATED_USER": None,
-    # Per client address, per web process (catalog.api_access).
+    # Per client address, counted in the database cache every web process shares (CACHES).
     "DEFAULT_THROTTLE_RATES": {
         "public": os.environ.get("CATALOG_PUBLIC_API_RATE") or "3000/min",
         "sync": os.environ.get("CATALOG_SYNC_API_RATE") or "12000/min",
@@ -89,5 +94,7 @@ CATALOG_BROKER_RECONNECT_MAX = env_float("CATALOG_BROKER_RECONNECT_MAX", 2.0)
 # --- Operations -------------------------------------------------------------------------
 # /metrics: staff (session or HTTP Basic) or this user:password (for Prometheus); unset: staff only.
 METRICS_BASIC_AUTH = env_basic_auth("METRICS_BASIC_AUTH")
+# Staff password attempts at /metrics per client address, counted before the hash (sync_contract.metrics).
+METRICS_PASSWORD_RATE = os.environ.get("METRICS_PASSWORD_RATE") or "10/minute"
 # The lag histogram of /metrics covers the products applied in the last this many minutes.
 CATALOG_METRICS_LAG_MINUTES = env_int("CATALOG_METRICS_LAG_MINUTES", 5)
