@@ -26,6 +26,8 @@ def test_fault_under_load_loses_nothing(scenario: Scenario, reliability_stack, r
     assert row.converge_s is not None, f"catalog never equalled the admin: {row}"
     assert row.lost == 0, row
     assert row.dup_with_effect == 0, row
+    # Every committed (product, version), not only each final state: applied or skipped as older.
+    assert row.changes_unaccounted == 0, row
     assert row.dead_lettered == 0, row  # a fault is no reason to dead-letter a good change
     if scenario.name == "broker memory alarm":
         checks = run.checks
