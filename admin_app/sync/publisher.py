@@ -8,20 +8,32 @@ from collections.abc import Mapping, Sequence
 from copy import copy
 from typing import Any
 
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from celery import Celery
 from celery.events import EventDispatcher
 from kombu import Connection, Exchange, Producer
+from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message
 from kombu.utils.json import dumps as kombu_dumps
 
-from sync_contract import TASK_SYNC_PRODUCTS, encode_envelope
+from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, encode_envelope
+from sync_contract.broker import amqp_channel, declared_depth
 
 logger = logging.getLogger(__name__)
 
 
 class PublishError(Exception):
     """The broker did not take the message: down, blocked, gone, it nacked, or it returned it
-    (no queue bound to route it to)."""
+    (no queue bound to route it to). ``unreachable``: the connection failed (refused, timed
+    out, closed), nothing the broker said about this message."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+# Errors of the connection itself, not of a message: the broker is down, blocked or restarting.
+CONNECTION_ERRORS = (OSError, KombuOperationalError, AMQPConnectionError)
 
 
 class Returned(Exception):
@@ -179,8 +191,10 @@ class Publisher:
                     return self._send(envelope, argsrepr)
                 except Exception as retry_exc:
                     self.close(graceful=False)
-                    raise PublishError(_describe(retry_exc)) from retry_exc
-            raise PublishError(_describe(exc)) from exc
+                    raise PublishError(
+                        _describe(retry_exc), unreachable=isinstance(retry_exc, CONNECTION_ERRORS)
+                    ) from retry_exc
+            raise PublishError(_describe(exc), unreachable=isinstance(exc, CONNECTION_ERRORS)) from exc
 
     def _send(self, envelope: EncodedEnvelope, argsrepr: str) -> str:
         self._returned = None
@@ -199,6 +213,21 @@ class Publisher:
         if self._returned is not None:
             raise Returned(f"the broker returned the message unroutable: {self._returned}")
         return result.id
+
+    def queued_messages(self) -> int | None:
+        """Messages ready in the sync queue (a passive declare on the held connection), or
+        None when unknown (no connection held, or the declare failed)."""
+        if self._connection is None:
+            return None
+        try:
+            channel = amqp_channel(self._connection)  # its own channel: a failed declare closes it
+            try:
+                return declared_depth(channel, SYNC_QUEUE).messages
+            finally:
+                channel.close()
+        except Exception as exc:  # noqa: BLE001 - unknown depth: publish as usual
+            logger.debug("cannot read the depth of %s: %s", SYNC_QUEUE, exc)
+            return None
 
     def events_due_in(self) -> float | None:
         """Seconds until buffered task-sent events are due to go out (None: none buffered)."""

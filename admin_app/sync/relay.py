@@ -47,6 +47,8 @@ LAST_ERROR_MAX = 2000
 # relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
 # single edits never linger (docs/decisions/0005-batch-size-and-linger.md).
 BURST_EVENTS = 100
+# The sync queue's depth is read at most this often (a passive declare on the held connection).
+QUEUE_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,11 @@ class RelayConfig:
     backoff_base: float
     backoff_max: float
     retention_seconds: float
+    reconnect_max: float = 2.0
     linger: float = 0.0
     round_interval: float = 0.0
+    backlog_interval: float = 0.0
+    backlog_messages: int = 0
 
     @classmethod
     def from_settings(cls) -> RelayConfig:
@@ -71,8 +76,11 @@ class RelayConfig:
             backoff_base=settings.RELAY_BACKOFF_BASE,
             backoff_max=settings.RELAY_BACKOFF_MAX,
             retention_seconds=settings.OUTBOX_RETENTION_HOURS * 3600,
+            reconnect_max=settings.RELAY_RECONNECT_MAX,
             linger=settings.RELAY_LINGER,
             round_interval=settings.RELAY_ROUND_INTERVAL,
+            backlog_interval=settings.RELAY_BACKLOG_INTERVAL,
+            backlog_messages=settings.RELAY_BACKLOG_MESSAGES,
         )
 
 
@@ -128,7 +136,11 @@ def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
                     MARK_FAILED_SQL,
                     {
                         "error": str(exc)[:LAST_ERROR_MAX],
-                        "backoff_max": config.backoff_max,
+                        # A broker that cannot be reached is tried again soon (a connection
+                        # attempt costs little); one that refused or returned the message, later.
+                        "backoff_max": min(config.backoff_max, config.reconnect_max)
+                        if exc.unreachable
+                        else config.backoff_max,
                         "backoff_base": config.backoff_base,
                         "ids": failed_ids,
                     },
@@ -199,6 +211,8 @@ class Relay:
         os.set_blocking(self._wake_w, False)
         self._listener: PgConnection | None = None
         self._last_prune = 0.0
+        self._queue_checked = float("-inf")
+        self._queue_backed_up = False
         self.status = RelayStatusRecorder()  # the admin's broker banner reads it
         self.drift = PeriodicDriftCheck.from_settings()  # a background thread, off the publishing path
 
@@ -235,12 +249,22 @@ class Relay:
                 except (DatabaseError, psycopg2.Error) as exc:
                     # The admin database restarted or is unreachable: reconnect after a pause.
                     # psycopg2.Error too: the LISTEN connection is psycopg2's own, not Django's.
-                    db_backoff = min(self.config.backoff_max, max(self.config.backoff_base, db_backoff * 2))
+                    db_backoff = min(
+                        self.config.backoff_max,
+                        self.config.reconnect_max,
+                        max(self.config.backoff_base, db_backoff * 2),
+                    )
                     logger.warning("admin database error (%s); retrying in %.1fs", exc, db_backoff)
                     self._close_db()
                     self._wait(db_backoff)
                     continue
-                if burst:
+                if result.published and not backlog and self._catalog_behind():
+                    # The catalog is behind (a worker down, its database out): what the relay
+                    # publishes now waits in the queue anyway, so rounds go further apart and
+                    # the queue fills with fewer, fuller messages, drained faster
+                    # (docs/decisions/0021-recovery-timings.md).
+                    self._linger(round_started + self.config.backlog_interval - time.monotonic())
+                elif burst:
                     self._linger(self.config.linger)  # then claim what the burst committed meanwhile
                 elif idle is not None:
                     if result.published:
@@ -256,6 +280,17 @@ class Relay:
             self.publisher.close()
             self._close_db()
             logger.info("relay stopped")
+
+    def _catalog_behind(self) -> bool:
+        """At least ``backlog_messages`` wait in the sync queue (read at most every QUEUE_CHECK_SECONDS)."""
+        if self.config.backlog_interval <= 0:
+            return False
+        now = time.monotonic()
+        if now - self._queue_checked >= QUEUE_CHECK_SECONDS:
+            self._queue_checked = now
+            messages = self.publisher.queued_messages()
+            self._queue_backed_up = messages is not None and messages >= self.config.backlog_messages
+        return self._queue_backed_up
 
     def _idle_timeout(self) -> float:
         due = seconds_until_next_due()

@@ -17,6 +17,9 @@ from sync_contract import ProductEvent
 class ApplyResult:
     applied: int
     stale: int
+    # (product_id, version) of the events a newer event of the same message replaced before
+    # the upsert: skipped as older, reported so every committed change is accounted for.
+    superseded: tuple[tuple[int, int], ...] = ()
 
 
 # APPLY_SQL's result columns when no result is stored (an eager call, a test).
@@ -51,6 +54,14 @@ def newest_per_product(events: Iterable[ProductEvent]) -> list[ProductEvent]:
     return [newest[pid] for pid in sorted(newest)]
 
 
+def superseded_in_message(events: list[ProductEvent], newest: list[ProductEvent]) -> tuple[tuple[int, int], ...]:
+    """(product_id, version) of each event ``newest_per_product`` left out, in message order."""
+    if len(newest) == len(events):
+        return ()
+    kept = {id(e) for e in newest}
+    return tuple((e.product_id, e.version) for e in events if id(e) not in kept)
+
+
 def catalog_apply_events(
     *,
     events: list[ProductEvent],
@@ -61,9 +72,11 @@ def catalog_apply_events(
 
     With ``counter_shard`` the batch is also counted in that counter row; with
     ``task_result`` (the result backend's row for the running task) its SUCCESS is
-    stored. All in the same statement, so all or nothing: its own transaction, or
-    the caller's when there is one.
+    stored, with the events a newer one of the same message superseded. All in the same
+    statement, so all or nothing: its own transaction, or the caller's when there is one.
     """
+    newest = newest_per_product(events)
+    superseded = superseded_in_message(events, newest)
     batch = json.dumps(
         [
             {
@@ -79,11 +92,17 @@ def catalog_apply_events(
                 "event_id": e.event_id,
                 "occurred_at": e.occurred_at.isoformat(),
             }
-            for e in newest_per_product(events)
+            for e in newest
         ]
     )
-    params = {**(task_result or NO_TASK_RESULT), "batch": batch, "total": len(events), "counter_shard": counter_shard}
+    params = {
+        **(task_result or NO_TASK_RESULT),
+        "batch": batch,
+        "total": len(events),
+        "counter_shard": counter_shard,
+        "superseded": f', "superseded": {json.dumps(superseded)}' if superseded else "",
+    }
     with connection.cursor() as cursor:
         cursor.execute(APPLY_SQL, params)
         (applied,) = cursor.fetchone()
-    return ApplyResult(applied=applied, stale=len(events) - applied)
+    return ApplyResult(applied=applied, stale=len(events) - applied, superseded=superseded)

@@ -3,7 +3,8 @@
 # One statement per message: the versioned upsert of the batch, its count in the worker's
 # counter row (when %(counter_shard)s is given) and the task's SUCCESS result (when
 # %(task_id)s is given), so the three commit together in one round trip
-# (docs/decisions/0004-one-statement-per-message.md).
+# (docs/decisions/0004-one-statement-per-message.md). %(superseded)s is "" or the
+# result's "superseded" member: events a newer one of the same message replaced.
 #
 # The version rule is the upsert's WHERE: a row changes only for a strictly newer version,
 # so a duplicate or late event changes nothing and a tombstone (deleted at version v) is
@@ -39,7 +40,8 @@ APPLY_SQL = """
         INSERT INTO django_celery_results_taskresult AS r (
                task_id, status, result, traceback, meta, content_encoding, content_type, periodic_task_name,
                task_name, task_args, task_kwargs, worker, date_created, date_done, date_started)
-        SELECT %(task_id)s, %(status)s, format('{"applied": %%s, "stale": %%s}', applied, stale), %(traceback)s,
+        SELECT %(task_id)s, %(status)s,
+               format('{"applied": %%s, "stale": %%s%%s}', applied, stale, %(superseded)s::text), %(traceback)s,
                %(meta)s, %(content_encoding)s, %(content_type)s, %(periodic_task_name)s, %(task_name)s,
                %(task_args)s, %(task_kwargs)s, %(worker)s, clock_timestamp(), clock_timestamp(), NULL
           FROM outcome WHERE %(task_id)s IS NOT NULL

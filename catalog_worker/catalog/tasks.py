@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
@@ -48,6 +48,8 @@ class SyncOutcome(TypedDict):
 
     applied: int
     stale: int
+    # [product_id, version] of each event a newer one of its message replaced; only when there is one.
+    superseded: NotRequired[list[list[int]]]
 
 
 # ignore_result: the task stores its SUCCESS row itself, in the transaction that applies
@@ -109,7 +111,10 @@ def sync_products(self: SyncTask, envelope: Any) -> SyncOutcome:
             raise self.retry(exc=exc, countdown=countdown, max_retries=settings.CATALOG_RETRY_MAX) from exc
 
     log_applied(task_id=self.request.id, events=events, result=result)
-    return {"applied": result.applied, "stale": result.stale}
+    outcome: SyncOutcome = {"applied": result.applied, "stale": result.stale}
+    if result.superseded:
+        outcome["superseded"] = [list(pair) for pair in result.superseded]
+    return outcome
 
 
 def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: ApplyResult) -> None:

@@ -34,6 +34,7 @@ def _down_for(stop: Callable[[Run], None], start: Callable[[Run], None], what: s
         down = time.monotonic()
         time.sleep(OUTAGE_SECONDS)  # the outage itself: held this long, whatever happens meanwhile
         start(run)
+        run.checks["healed_at"] = time.time()
         run.checks["down_s"] = round(time.monotonic() - down, 1)
         # Changes made right after the repair must flow too (the load phase may be over):
         # the relay and the worker resume on their own.

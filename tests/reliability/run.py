@@ -27,6 +27,7 @@ def main(argv: list[str]) -> int:
     env.setdefault("RELIABILITY_OUTAGE_SECONDS", "300")
     ROWS_FILE.unlink(missing_ok=True)
     started = datetime.now(UTC)
+    load_start = os.getloadavg()
     status = subprocess.call(
         [
             sys.executable,
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
     )
     text = table(rows)
     sys.stdout.write("\n" + text + "\n")
+    load = os.getloadavg()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -56,11 +58,15 @@ def main(argv: list[str]) -> int:
         "# Reliability figures (latest `make reliability`)\n\n"
         f"Run {started:%Y-%m-%d %H:%M} UTC on commit {commit or '?'} (working tree may differ), "
         f"{env['RELIABILITY_SECONDS']} s of load per scenario at {env.get('RELIABILITY_RATE', '200')} changes/s "
-        f"requested; pytest exit status {status}.\n\n"
+        f"requested; pytest exit status {status}; machine load average (1, 5, 15 min) at the start "
+        f"{load_start[0]:.1f} {load_start[1]:.1f} {load_start[2]:.1f}, at the end {load[0]:.1f} {load[1]:.1f} "
+        f"{load[2]:.1f} (2 cores).\n\n"
         "sent: outbox events committed; applied: products whose final admin state the catalog holds; "
         "lost: products whose final state it does not hold after the deadline; dup w/ effect: applies "
         "beyond the distinct (product, version) changes, plus rows the admin never had; converge s: from "
-        "the end of the fault and the load until the catalog equals the admin.\n\n" + text + "\n"
+        "the end of the fault and the load until the catalog equals the admin; caught up s: from the "
+        "fault's repair until the catalog held every change committed before it; changes: each committed "
+        "(product, version) applied, skipped as older (or superseded in its message), or unaccounted.\n\n" + text + "\n"
     )
     return status
 

@@ -26,7 +26,7 @@ from testkit.paths import REPO, START
 from testkit.processes import Process
 from testkit.stack import Stack
 from testkit.waiting import wait_until
-from tests.reliability.figures import accounting, figures, record_arrivals
+from tests.reliability.figures import accounting, caught_up_after, figures, record_arrivals
 
 SECONDS = float(os.environ.get("RELIABILITY_SECONDS", "6"))
 RATE = float(os.environ.get("RELIABILITY_RATE", "200"))
@@ -52,6 +52,9 @@ class Row:
     changes_applied: int = 0
     changes_skipped_older: int = 0
     changes_unaccounted: int = -1
+    # From the end of the fault (the broker or database started again, the process restarted)
+    # until the catalog held every change committed before it; None: no fault, or never.
+    caught_up_s: float | None = None
 
 
 @dataclass
@@ -122,6 +125,7 @@ class Scenario:
 
 
 def no_fault(run: Run) -> None:
+    run.checks["healed_at"] = None  # nothing to heal from
     run.notes.append("no fault: concurrency only")
 
 
@@ -164,7 +168,7 @@ def memory_alarm(run: Run) -> None:
         run.checks["first_failure_s"] = (datetime.strptime(first[0], "%Y-%m-%d %H:%M:%S,%f") - alarm_at).total_seconds()
         run.checks["failure_bound_s"] = bound
         # The relay keeps looping: a second failure comes after at most one more attempt + the backoff.
-        gap_bound = bound + float(run.stack.env["RELAY_BACKOFF_MAX"]) + 1.0
+        gap_bound = bound + float(run.stack.env["RELAY_RECONNECT_MAX"]) + 1.0
         with contextlib.suppress(TimeoutError):
             wait_until(
                 lambda: len(failures()) >= 2, timeout=gap_bound + 30, interval=0.2, what="a second publish failure"
@@ -292,6 +296,7 @@ def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, 
     try:
         scenario.fault(run)
         fault_end = time.monotonic()
+        run.checks.setdefault("healed_at", time.time())  # the fault's last step is its repair
         for load in loads:
             load.wait(timeout=max(1.0, run.t0 + seconds + 120 - time.monotonic()))
     finally:
@@ -313,6 +318,7 @@ def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, 
         converge_s = None
     result = figures(stack)
     changes = accounting(stack)
+    healed_at = run.checks["healed_at"]
     row = Row(
         scenario=scenario.name,
         seconds=seconds,
@@ -326,6 +332,7 @@ def run_scenario(scenario: Scenario, stack: Stack, *, seconds: float = SECONDS, 
         changes_applied=changes.applied,
         changes_skipped_older=changes.skipped_older,
         changes_unaccounted=changes.unaccounted,
+        caught_up_s=None if healed_at is None else caught_up_after(stack, healed_at),
     )
     record(row)
     return row, run
@@ -349,16 +356,18 @@ def table(rows: list[dict]) -> str:
         "lost",
         "dup w/ effect",
         "converge s",
+        "caught up s",
         "dead-lettered",
         "changes applied / skipped older / unaccounted",
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in rows:
         converge = "not converged" if r["converge_s"] is None else f"{r['converge_s']:.1f}"
+        caught_up = "n/a" if r.get("caught_up_s") is None else f"{r['caught_up_s']:.1f}"
         lines.append(
             f"| {r['scenario']} | {r['seconds']:g} | {r['sent'] / r['seconds']:.0f} | {r['sent']} | "
             f"{r['applied']} | {r['lost']} | "
-            f"{r['dup_with_effect']} | {converge} | {r['dead_lettered']} | "
+            f"{r['dup_with_effect']} | {converge} | {caught_up} | {r['dead_lettered']} | "
             f"{r.get('changes_applied', 0)} / {r.get('changes_skipped_older', 0)} / "
             f"{r.get('changes_unaccounted', '?')} |"
         )

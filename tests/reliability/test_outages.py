@@ -24,6 +24,8 @@ def test_a_long_outage_heals_by_itself(scenario: Scenario, reliability_stack, re
     assert row.converge_s is not None, f"catalog never equalled the admin: {row}"
     assert row.lost == 0, row
     assert row.dup_with_effect == 0, row
+    # Every committed (product, version), not only each final state: applied or skipped as older.
+    assert row.changes_unaccounted == 0, row
     assert row.converge_s <= CONVERGE_AFTER_OUTAGE, row
     # No manual step: no process died and none was restarted.
     assert [p.alive() for p in run.relays + run.workers] == [True, True]

@@ -87,10 +87,18 @@ RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
 # Seconds between the starts of two rounds that publish: edits committed meanwhile go out
 # together, one message instead of one each (sync.relay); 0: every NOTIFY starts a round.
 RELAY_ROUND_INTERVAL = env_float("RELAY_ROUND_INTERVAL", 0.05, allow_zero=True)
+# While at least RELAY_BACKLOG_MESSAGES messages wait in the sync queue (the catalog is
+# behind), rounds that publish start RELAY_BACKLOG_INTERVAL seconds apart: fewer, fuller
+# messages, which the worker drains faster once it is back (sync.relay); 0: off.
+RELAY_BACKLOG_INTERVAL = env_float("RELAY_BACKLOG_INTERVAL", 0.5, allow_zero=True)
+RELAY_BACKLOG_MESSAGES = env_int("RELAY_BACKLOG_MESSAGES", 20)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with equal jitter
 # (half fixed, half random; sync.sql.MARK_FAILED_SQL).
 RELAY_BACKOFF_BASE = env_float("RELAY_BACKOFF_BASE", 0.5)
 RELAY_BACKOFF_MAX = env_float("RELAY_BACKOFF_MAX", 60.0)
+# The cap instead, when the broker or the admin database could not be reached at all: a
+# connection attempt costs little, and the relay publishes within this long of their return.
+RELAY_RECONNECT_MAX = env_float("RELAY_RECONNECT_MAX", 2.0)
 # Published outbox rows are deleted after this many hours.
 OUTBOX_RETENTION_HOURS = env_float("OUTBOX_RETENTION_HOURS", 24.0)
 

@@ -252,6 +252,7 @@ def test_a_refused_connection_fails_fast_and_backs_off(refusing_publisher, setti
 def test_the_backoff_grows_and_is_capped(refusing_publisher, settings) -> None:
     settings.RELAY_BACKOFF_BASE = 2.0
     settings.RELAY_BACKOFF_MAX = 20.0
+    settings.RELAY_RECONNECT_MAX = 20.0
     config = RelayConfig.from_settings()
     third, capped = make_product(), make_product()
     OutboxEvent.objects.filter(product_id=third.pk).update(attempts=2)  # delay 2 * 2**2 = 8
@@ -265,6 +266,34 @@ def test_the_backoff_grows_and_is_capped(refusing_publisher, settings) -> None:
         row = OutboxEvent.objects.get(product_id=product.pk)
         assert row.attempts == attempts
         assert before + timedelta(seconds=delay / 2) <= row.next_attempt_at <= after + timedelta(seconds=delay)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("broker", ["unreachable", "returns the message"])
+def test_an_unreachable_broker_is_tried_again_within_the_reconnect_cap_a_refusal_later(
+    broker, settings, request
+) -> None:
+    settings.RELAY_BACKOFF_BASE = 2.0
+    settings.RELAY_BACKOFF_MAX = 60.0
+    settings.RELAY_RECONNECT_MAX = 3.0
+    config = RelayConfig.from_settings()
+    make_product()
+    OutboxEvent.objects.update(attempts=30)  # 2 * 2**30 s: at the cap
+    if broker == "unreachable":
+        publisher = request.getfixturevalue("refusing_publisher")
+    else:
+        publisher = request.getfixturevalue("publisher")
+        with request.getfixturevalue("broker_vhost").channel() as channel:
+            channel.queue_delete(queue=SYNC_QUEUE)  # nothing to route to: the broker returns it
+    before = timezone.now()
+
+    result = relay_round(publisher, config)
+
+    after = timezone.now()
+    assert result.failed == 1
+    cap = settings.RELAY_RECONNECT_MAX if broker == "unreachable" else settings.RELAY_BACKOFF_MAX
+    row = OutboxEvent.objects.get()
+    assert before + timedelta(seconds=cap / 2) <= row.next_attempt_at <= after + timedelta(seconds=cap)
 
 
 @pytest.mark.timeout(90)
@@ -367,6 +396,33 @@ def test_edits_that_follow_a_published_round_within_the_interval_share_the_next_
 
         wait_until(lambda: not pending_ids(), timeout=15, what="the next two edits to go out")
     sent = [[e["product_id"] for e in env["events"]] for env in envelopes(take_messages(broker_vhost, 2))]
+    assert sent == [[first.pk], [second.pk, third.pk]]
+    waited = (_published_at(second.pk) - _published_at(first.pk)).total_seconds()
+    assert waited >= 0.9 * interval
+
+
+@pytest.mark.timeout(60)
+def test_while_messages_wait_in_the_queue_rounds_go_further_apart_and_carry_more(
+    broker_vhost, publisher, run_relay
+) -> None:
+    interval = 1.0
+    config = dataclasses.replace(
+        RelayConfig.from_settings(),
+        poll_interval=60.0,
+        linger=0.0,
+        round_interval=0.0,
+        backlog_interval=interval,
+        backlog_messages=3,
+    )
+    _import("waiting", 3)
+    relay_round(publisher, dataclasses.replace(config, batch_size=1))  # three messages nobody consumes
+    with run_relay(publisher, config):
+        first = make_product()
+        wait_until(lambda: not pending_ids(), timeout=15, what="the first edit to go out")
+        second, third = make_product(), make_product()  # each commit NOTIFYs the relay
+
+        wait_until(lambda: not pending_ids(), timeout=15, what="the next two edits to go out")
+    sent = [[e["product_id"] for e in env["events"]] for env in envelopes(take_messages(broker_vhost, 5))[3:]]
     assert sent == [[first.pk], [second.pk, third.pk]]
     waited = (_published_at(second.pk) - _published_at(first.pk)).total_seconds()
     assert waited >= 0.9 * interval

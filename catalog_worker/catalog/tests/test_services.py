@@ -146,7 +146,7 @@ def test_a_batch_with_several_versions_of_one_product_applies_only_the_highest()
 
     result = apply(*batch)
 
-    assert result == ApplyResult(applied=1, stale=3)
+    assert result == ApplyResult(applied=1, stale=3, superseded=((1, 2), (1, 1), (1, 3)))
     row = stored(1)
     assert (row.version, row.title, str(row.event_id)) == (4, "v4 wins", batch[1].event_id)
 
@@ -161,7 +161,7 @@ def test_a_mixed_batch_counts_applied_and_stale_per_product() -> None:
         product_event(3, 2, op="delete"),  # applied as the highest of product 3; v1 above is stale
     )
 
-    assert result == ApplyResult(applied=2, stale=2)
+    assert result == ApplyResult(applied=2, stale=2, superseded=((3, 1),))
     assert [(r["product_id"], r["version"], r["deleted"]) for r in catalog_rows()] == [
         (1, 5, False),
         (2, 2, False),
@@ -176,8 +176,8 @@ def test_the_same_batch_applied_twice_changes_nothing_the_second_time() -> None:
 
     second = apply(*batch)
 
-    assert first == ApplyResult(applied=3, stale=1)
-    assert second == ApplyResult(applied=0, stale=4)
+    assert first == ApplyResult(applied=3, stale=1, superseded=((2, 2),))
+    assert second == ApplyResult(applied=0, stale=4, superseded=((2, 2),))
     # Identical down to applied_at: a redelivered message does not touch a row.
     assert catalog_rows() == after_first
 

@@ -66,7 +66,7 @@ def test_a_valid_envelope_is_applied_and_counted() -> None:
     result = sync_products.apply(args=[envelope])
 
     assert result.state == states.SUCCESS
-    assert result.get() == {"applied": 2, "stale": 2}
+    assert result.get() == {"applied": 2, "stale": 2, "superseded": [[2, 1], [2, 2]]}
     assert [(r["product_id"], r["version"], r["title"]) for r in catalog_rows()] == [
         (1, 1, "Product 1 v1"),
         (2, 3, "p2 v3"),
@@ -219,7 +219,7 @@ def test_in_a_worker_the_success_is_stored_with_the_batch_by_one_statement() -> 
     statements = [q["sql"] for q in captured if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
     assert len(statements) == 1
 
-    assert outcome == {"applied": 2, "stale": 1}
+    assert outcome == {"applied": 2, "stale": 1, "superseded": [[2, 1]]}
     stored = TaskResult.objects.get(task_id=task_id)
     assert stored.status == states.SUCCESS
     assert json.loads(stored.result) == outcome

@@ -83,13 +83,14 @@ CATALOG_RETRY_MAX = env_int("CATALOG_RETRY_MAX", 8)
 CATALOG_RETRY_BACKOFF_BASE = env_float("CATALOG_RETRY_BACKOFF_BASE", 0.5)
 CATALOG_RETRY_BACKOFF_MAX = env_float("CATALOG_RETRY_BACKOFF_MAX", 30.0)
 # A database that does not answer spends no retry: the task holds its message and polls
-# this often until it answers (catalog.db_wait; docs/decisions/0017-recovery.md).
-CATALOG_DB_WAIT_INTERVAL = env_float("CATALOG_DB_WAIT_INTERVAL", 1.0)
+# this often until it answers (catalog.db_wait; docs/decisions/0017-recovery.md); a refused
+# connection costs little, and the worker resumes within this long of the database (0021).
+CATALOG_DB_WAIT_INTERVAL = env_float("CATALOG_DB_WAIT_INTERVAL", 0.5)
 # A lost broker is reconnected forever (Celery gives up after 100 attempts by default), at
 # most this many seconds apart (Celery's own interval grows to 30 s): the worker is
 # consuming again within this long after the broker is back (catalog.consumer).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-CATALOG_BROKER_RECONNECT_MAX = env_float("CATALOG_BROKER_RECONNECT_MAX", 2.0)
+CATALOG_BROKER_RECONNECT_MAX = env_float("CATALOG_BROKER_RECONNECT_MAX", 1.0)
 
 # --- Operations -------------------------------------------------------------------------
 # /metrics: staff (session or HTTP Basic) or this user:password (for Prometheus); unset: staff only.
