@@ -38,6 +38,7 @@ class Options:
     ref_count: int | None = None  # None: the bulk count
     ref_prefetch: int = 100
     ref_queue_type: str = "classic"
+    ref_admin_save: bool = True  # the tutorial's view saves the product before it publishes
     api_clients: int = 4
     api_seconds: float = 10.0
     api_stacks: tuple[str, ...] = ("full", "web")
@@ -435,6 +436,16 @@ def reference(res: Resources, opts: Options) -> dict:
 
         cur.execute(CREATE_TABLE_SQL)
     conn.close()
+    admin_args = []
+    if opts.ref_admin_save:
+        admin_db = res.database(f"bench_refadmin_{res.run_id}")
+        conn = pg_connect(admin_db)
+        with conn.cursor() as cur:
+            from bench.reference import CREATE_ADMIN_TABLE_SQL
+
+            cur.execute(CREATE_ADMIN_TABLE_SQL)
+        conn.close()
+        admin_args = ["--admin-db", admin_db]
     broker = res.shared_broker
     vhost = res.vhost(broker, f"bench-{res.run_id}-ref")
     url = broker.url(vhost)
@@ -477,7 +488,7 @@ def reference(res: Resources, opts: Options) -> dict:
     with RssSampler({"consumer": consumer.pid}) as sampler:
         producer = res.popen(
             "reference-producer",
-            [sys.executable, "-m", "bench.reference", "produce", *common, "--out", str(out)],
+            [sys.executable, "-m", "bench.reference", "produce", *common, *admin_args, "--out", str(out)],
             env=env,
         )
         sampler.watch("producer", producer.pid)
@@ -499,6 +510,7 @@ def reference(res: Resources, opts: Options) -> dict:
         "count": count,
         "queue_type": opts.ref_queue_type,
         "prefetch": opts.ref_prefetch,
+        "admin_save": opts.ref_admin_save,
         "seconds": round(applied_end - started, 3),
         "rate": round(rate(count, applied_end - started), 1),
         "publish_rate": round(rate(count, finished - started), 1),
