@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="reference queue type (the tutorial's design: a classic durable queue)",
     )
     p.add_argument(
+        "--capacity-path",
+        choices=["sql", "service"],
+        default="sql",
+        help="capacity producers: product_create's statement (sql) or the service function itself",
+    )
+    p.add_argument(
         "--ref-no-admin-save",
         dest="ref_admin_save",
         action="store_false",
@@ -399,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         ref_prefetch=args.ref_prefetch,
         ref_queue_type=args.ref_queue_type,
         ref_admin_save=args.ref_admin_save,
+        capacity_path=args.capacity_path,
         api_clients=args.api_clients,
         api_seconds=args.api_seconds,
         api_stacks=args.api_stacks,

@@ -39,6 +39,7 @@ class Options:
     ref_prefetch: int = 100
     ref_queue_type: str = "classic"
     ref_admin_save: bool = True  # the tutorial's view saves the product before it publishes
+    capacity_path: str = "sql"  # the capacity producers: product_create's statement, or "service"
     api_clients: int = 4
     api_seconds: float = 10.0
     api_stacks: tuple[str, ...] = ("full", "web")
