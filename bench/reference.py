@@ -1,10 +1,11 @@
 """The tutorial's design, done right enough to measure: raw AMQP with pika, no Celery.
 
-Producer: as the tutorial's admin view, per change first the product saved in the
+Producer: ``--clients`` concurrent clients (threads, each with its own connections),
+each as the tutorial's admin view: per change first the product saved in the
 admin's own database (one INSERT, committed: Django's ``save()`` in autocommit), then
 one persistent message published with a publisher confirm (``confirm_delivery``:
-``basic_publish`` returns once the broker has it). ``--admin-db ''`` leaves the save
-out (the reference before decision 0022).
+``basic_publish`` returns once the broker has it). ``--admin-db ''`` and
+``--clients 1`` are the reference before decision 0022.
 Consumer: one process; for each message, a single-row versioned upsert in its own
 transaction, then the ack. Same broker, same PostgreSQL, its own vhost, queue,
 database and table.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -100,30 +102,46 @@ def event(i: int, prefix: str) -> dict:
     }
 
 
-def produce(args) -> None:
-    admin_db = None
-    if args.admin_db:
-        admin_db = psycopg2.connect(host=args.pg_host, port=args.pg_port, user="root", dbname=args.admin_db)
-        admin_db.autocommit = True  # Django's default: the view's save() is its own transaction
-    connection = connect(args.amqp)
-    channel = connection.channel()
-    declare(channel, args.queue, args.queue_type)
-    channel.confirm_delivery()
-    persistent = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
-    started = time.time()
-    for i in range(args.count):
-        change = event(i, args.prefix)
+def produce_some(args, k: int, errors: list[BaseException]) -> None:
+    """Client ``k`` of ``args.clients``: changes k, k + clients, …, each saved then published."""
+    try:
+        admin_db = None
+        if args.admin_db:
+            admin_db = psycopg2.connect(host=args.pg_host, port=args.pg_port, user="root", dbname=args.admin_db)
+            admin_db.autocommit = True  # Django's default: the view's save() is its own transaction
+        connection = connect(args.amqp)  # one per client: pika's connections are not thread-safe
+        channel = connection.channel()
+        declare(channel, args.queue, args.queue_type)
+        channel.confirm_delivery()
+        persistent = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
+        for i in range(k, args.count, args.clients):
+            change = event(i, args.prefix)
+            if admin_db is not None:
+                with admin_db.cursor() as cursor:
+                    cursor.execute(ADMIN_INSERT_SQL, change["data"])
+                    (change["product_id"],) = cursor.fetchone()
+            # With confirms on, basic_publish blocks until the broker acks this message
+            # (and raises if it nacks or returns it): one round trip per change.
+            channel.basic_publish("", args.queue, json.dumps(change).encode(), persistent, mandatory=True)
+        connection.close()
         if admin_db is not None:
-            with admin_db.cursor() as cursor:
-                cursor.execute(ADMIN_INSERT_SQL, change["data"])
-                (change["product_id"],) = cursor.fetchone()
-        # With confirms on, basic_publish blocks until the broker acks this message
-        # (and raises if it nacks or returns it): one round trip per change.
-        channel.basic_publish("", args.queue, json.dumps(change).encode(), persistent, mandatory=True)
+            admin_db.close()
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+        errors.append(exc)
+
+
+def produce(args) -> None:
+    """``args.clients`` concurrent clients, as concurrent staff requests would be."""
+    errors: list[BaseException] = []
+    threads = [threading.Thread(target=produce_some, args=(args, k, errors)) for k in range(args.clients)]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     finished = time.time()
-    connection.close()
-    if admin_db is not None:
-        admin_db.close()
+    if errors:
+        raise errors[0]
     Path(args.out).write_text(json.dumps({"count": args.count, "started": started, "finished": finished}))
 
 
@@ -176,6 +194,7 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--prefix", default="ref")
     p.add_argument("--admin-db", default="", help="the admin's database; empty: no admin-side save")
+    p.add_argument("--clients", type=int, default=1, help="concurrent producers, each with its own connections")
     c = sub.add_parser("consume")
     c.add_argument("--db", required=True)
     c.add_argument("--prefetch", type=int, default=100)

@@ -122,6 +122,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="capacity producers: product_create's statement (sql) or the service function itself",
     )
     p.add_argument(
+        "--ref-clients", type=int, default=4, help="concurrent reference producers (each saves, then publishes)"
+    )
+    p.add_argument(
         "--ref-no-admin-save",
         dest="ref_admin_save",
         action="store_false",
@@ -259,8 +262,8 @@ def line_reference(r: dict, bulk: dict | None) -> str:
     return (
         f"reference  {fmt(r['count'])} changes: {fmt(r['rate'])} changes/s end to end (first publish -> all "
         f"applied, {r['seconds']:.1f} s; publish phase {fmt(r['publish_rate'])}/s; {r['queue_type']} queue, "
-        f"prefetch {r['prefetch']}; {'admin save, then ' if r.get('admin_save') else 'no admin save, '}"
-        f"confirmed publish per change){ratio}"
+        f"prefetch {r['prefetch']}; {r.get('clients', 1)} producer clients, each "
+        f"{'an admin save, then ' if r.get('admin_save') else ''}a confirmed publish per change){ratio}"
     )
 
 
@@ -405,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         ref_prefetch=args.ref_prefetch,
         ref_queue_type=args.ref_queue_type,
         ref_admin_save=args.ref_admin_save,
+        ref_clients=args.ref_clients,
         capacity_path=args.capacity_path,
         api_clients=args.api_clients,
         api_seconds=args.api_seconds,

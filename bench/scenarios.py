@@ -39,6 +39,7 @@ class Options:
     ref_prefetch: int = 100
     ref_queue_type: str = "classic"
     ref_admin_save: bool = True  # the tutorial's view saves the product before it publishes
+    ref_clients: int = 4  # concurrent reference producers, as the steady and capacity clients
     capacity_path: str = "sql"  # the capacity producers: product_create's statement, or "service"
     api_clients: int = 4
     api_seconds: float = 10.0
@@ -437,7 +438,7 @@ def reference(res: Resources, opts: Options) -> dict:
 
         cur.execute(CREATE_TABLE_SQL)
     conn.close()
-    admin_args = []
+    producer_args = ["--clients", str(opts.ref_clients)]
     if opts.ref_admin_save:
         admin_db = res.database(f"bench_refadmin_{res.run_id}")
         conn = pg_connect(admin_db)
@@ -446,7 +447,7 @@ def reference(res: Resources, opts: Options) -> dict:
 
             cur.execute(CREATE_ADMIN_TABLE_SQL)
         conn.close()
-        admin_args = ["--admin-db", admin_db]
+        producer_args += ["--admin-db", admin_db]
     broker = res.shared_broker
     vhost = res.vhost(broker, f"bench-{res.run_id}-ref")
     url = broker.url(vhost)
@@ -489,7 +490,7 @@ def reference(res: Resources, opts: Options) -> dict:
     with RssSampler({"consumer": consumer.pid}) as sampler:
         producer = res.popen(
             "reference-producer",
-            [sys.executable, "-m", "bench.reference", "produce", *common, *admin_args, "--out", str(out)],
+            [sys.executable, "-m", "bench.reference", "produce", *common, *producer_args, "--out", str(out)],
             env=env,
         )
         sampler.watch("producer", producer.pid)
@@ -512,6 +513,7 @@ def reference(res: Resources, opts: Options) -> dict:
         "queue_type": opts.ref_queue_type,
         "prefetch": opts.ref_prefetch,
         "admin_save": opts.ref_admin_save,
+        "clients": opts.ref_clients,
         "seconds": round(applied_end - started, 3),
         "rate": round(rate(count, applied_end - started), 1),
         "publish_rate": round(rate(count, finished - started), 1),
