@@ -3,9 +3,11 @@
 The sum of the CPU seconds of every process a scenario measured (relay, worker main
 process and pool children, the reference's consumer, …), of PostgreSQL and of RabbitMQ
 (all their processes: shared services, so anything else the machine runs meanwhile
-counts too), divided by the scenario's changes. The producer is left out: it stands for
-staff and imports, and the reference has no admin side at all; the statements it runs
-are in PostgreSQL's share.
+counts too), divided by the scenario's changes. The producer process is left out: it
+stands for staff and imports. The statements it runs are in PostgreSQL's share, on both
+sides alike: the system's ``product_create`` (product, outbox event, NOTIFY) and the
+reference's admin-side save (the tutorial's view saves the product before publishing);
+docs/decisions/0022-single-edit-accounting.md.
 """
 
 from __future__ import annotations
