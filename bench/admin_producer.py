@@ -11,7 +11,11 @@ bulk: ``--count`` new products in transactions of ``--txn`` changes each. Mode
 atomic block becomes a savepoint); mode ``import`` calls ``product_import`` with
 the whole transaction's rows, where the service layer has it; ``auto`` picks
 ``import`` when it exists. steady: one ``product_create`` per transaction, paced
-at ``--rate`` per second in all, from ``--clients`` concurrent connections.
+at ``--rate`` per second in all, from ``--clients`` concurrent connections;
+``--path sql`` runs ``product_create``'s own statement (``products.sql.CREATE_SQL``)
+in the same transaction without building and validating a model first: the same
+rows, outbox event and NOTIFY, for a fraction of the producer's CPU (the capacity
+scenario, whose rates one Python process could not otherwise produce).
 
 The result file holds wall-clock times (epoch seconds, the same clock as
 PostgreSQL's on this machine) for the bench to compare with the catalog's.
@@ -72,6 +76,18 @@ def run_bulk(args) -> dict:
     return {"mode": mode, "txn": args.txn, "count": done, "started": started, "commits": commits}
 
 
+def create_by_sql(*, data: dict) -> None:
+    """``product_create``'s write for valid ``data``: its statement, in its own transaction."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from products import sql
+
+    params = {"image_url": "", **data, "id": None, "version": 1, "now": timezone.now()}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.CREATE_SQL, params)
+
+
 def run_steady(args) -> dict:
     """``rate`` changes/s, one product_create (one transaction) each, from ``clients`` threads.
 
@@ -85,6 +101,7 @@ def run_steady(args) -> dict:
 
     from products.services import product_create
 
+    create = product_create if args.path == "service" else create_by_sql
     total = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
     lags: list[float] = []
@@ -99,7 +116,7 @@ def run_steady(args) -> dict:
                 if due > now:
                     time.sleep(due - now)
                 lags.append(time.monotonic() - due)
-                product_create(data=product_data(args.prefix, i))
+                create(data=product_data(args.prefix, i))
         except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             errors.append(exc)
         finally:
@@ -118,6 +135,7 @@ def run_steady(args) -> dict:
     return {
         "count": total,
         "clients": args.clients,
+        "path": args.path,
         "started": started,
         "finished": finished,
         "achieved_rate": total / (finished - started),
@@ -137,6 +155,7 @@ def main() -> None:
     steady.add_argument("--rate", type=float, required=True)
     steady.add_argument("--seconds", type=float, required=True)
     steady.add_argument("--clients", type=int, default=4)
+    steady.add_argument("--path", choices=["service", "sql"], default="service")
     for p in (bulk, steady):
         p.add_argument("--prefix", required=True)
         p.add_argument("--out", required=True)

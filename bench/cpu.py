@@ -3,9 +3,11 @@
 The sum of the CPU seconds of every process a scenario measured (relay, worker main
 process and pool children, the reference's consumer, …), of PostgreSQL and of RabbitMQ
 (all their processes: shared services, so anything else the machine runs meanwhile
-counts too), divided by the scenario's changes. The producer is left out: it stands for
-staff and imports, and the reference has no admin side at all; the statements it runs
-are in PostgreSQL's share.
+counts too), divided by the scenario's changes. The producer process is left out: it
+stands for staff and imports. The statements it runs are in PostgreSQL's share, on both
+sides alike: the system's ``product_create`` (product, outbox event, NOTIFY) and the
+reference's admin-side save (the tutorial's view saves the product before publishing);
+docs/decisions/0022-single-edit-accounting.md.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def annotate(result: dict, changes: int | None = None) -> float | None:
     result["cpu_seconds_counted"] = round(total, 2)
     result["cpu_ms_per_change"] = round(1000 * total / changes, 3)
     result["cpu_ms_per_change_by_process"] = {k: round(1000 * v / changes, 3) for k, v in parts.items()}
+    by_client = (result.get("machine") or {}).get("postgres_cpu_seconds_by_client") or {}
+    result["postgres_ms_per_change_by_client"] = {k: round(1000 * v / changes, 3) for k, v in by_client.items()}
     return result["cpu_ms_per_change"]
 
 
@@ -49,4 +53,6 @@ def per_change_part(result: dict) -> str:
     if value is None:
         return ""
     parts = ", ".join(f"{k} {v:.2f}" for k, v in result["cpu_ms_per_change_by_process"].items())
-    return f" | {value:.1f} ms CPU per change ({parts}; producer apart)"
+    clients = ", ".join(f"{k} {v:.2f}" for k, v in result.get("postgres_ms_per_change_by_client", {}).items())
+    of_postgres = f"; postgres backends by client: {clients}" if clients else ""
+    return f" | {value:.1f} ms CPU per change ({parts}; producer apart{of_postgres})"

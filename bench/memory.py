@@ -11,13 +11,16 @@ how busy the two cores were overall.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
 MB = 1024 * 1024
+PG_PORT = 5432
 
 
 @dataclass
@@ -90,7 +93,10 @@ class RssSampler:
         self.interval = interval
         self.series: dict[int, Series] = {}
         self.started = 0.0
-        self.machine: dict[str, float] = {}
+        self.machine: dict = {}
+        self.backends: dict[int, Series] = {}  # PostgreSQL backends of the watched processes
+        self._postmasters: list[int] | None = None
+        self._not_backends: set[int] = set()  # postgres processes serving no client (postmaster, …)
         self._machine_start = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
@@ -115,6 +121,7 @@ class RssSampler:
             "idle_cpu_seconds": round(idle, 2),
             "busy_fraction": round(busy / (busy + idle), 3) if busy + idle else 0.0,
             "services_cpu_seconds": service_cpu_used(services_first, services_last),
+            "postgres_cpu_seconds_by_client": self.backend_cpu(),
         }
 
     def watch(self, role: str, pid: int) -> None:
@@ -126,6 +133,7 @@ class RssSampler:
             now = time.time() - self.started
             for role, pid in list(self.roots.items()):
                 self._sample(role, pid, now)
+            self._sample_backends()
             self._stop.wait(self.interval)
 
     def _sample(self, role: str, pid: int, now: float) -> None:
@@ -148,6 +156,59 @@ class RssSampler:
             series.times.append(now)
             series.rss_mb.append(rss)
             series.cpu_last = cpu
+
+    def _sample_backends(self) -> None:
+        """CPU of each PostgreSQL backend serving a watched process, found by its client port
+        when the backend is first seen. A backend that ends between two samples loses at most
+        one interval of CPU."""
+        if self._postmasters is None:  # found once: scanning every process each pass costs ~10 ms
+            self._postmasters = [
+                p.pid
+                for p in psutil.process_iter(["name", "ppid"])
+                if p.info["name"] == "postgres" and psutil.Process(p.info["ppid"]).name() != "postgres"
+            ]
+        pids: set[int] = set()
+        for postmaster in self._postmasters:
+            with contextlib.suppress(OSError):
+                pids.update(
+                    int(pid) for pid in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+                )
+        new = pids - self.backends.keys() - self._not_backends
+        if new:
+            roles = {series.pid: series.label.split(" ")[0] for series in self.series.values()}
+            client_of: dict[int, int] = {}  # client port -> pid, for the watched processes
+            served: dict[int, int] = {}  # backend pid -> its client's port
+            for c in psutil.net_connections(kind="tcp4"):
+                if not c.raddr or c.pid is None:
+                    continue
+                if c.raddr.port == PG_PORT and c.pid in roles:
+                    client_of[c.laddr.port] = c.pid
+                elif c.laddr.port == PG_PORT and c.pid in new:
+                    served[c.pid] = c.raddr.port
+            for pid in new:
+                client = client_of.get(served.get(pid, -1))
+                if client is None:  # the postmaster, a background process, another client's backend
+                    self._not_backends.add(pid)
+                    continue
+                try:
+                    cpu = sum(psutil.Process(pid).cpu_times()[:2])
+                except psutil.Error:
+                    continue
+                self.backends[pid] = Series(label=roles[client], pid=pid, cpu_first=cpu, cpu_last=cpu)
+        for pid, series in self.backends.items():
+            if pid in pids:
+                try:
+                    series.cpu_last = sum(psutil.Process(pid).cpu_times()[:2])
+                except psutil.Error:
+                    continue
+
+    def backend_cpu(self) -> dict[str, float]:
+        """PostgreSQL CPU seconds per watched role (its backends'); the rest of PostgreSQL's
+        share is other clients' and PostgreSQL's own background work."""
+        used: dict[str, float] = {}
+        for series in self.backends.values():
+            used[series.label] = round(used.get(series.label, 0.0) + series.cpu_seconds, 2)
+        return used
 
     def _children_of(self, role: str) -> list[Series]:
         return [s for s in self.series.values() if s.label.startswith(f"{role} child")]

@@ -115,6 +115,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="classic",
         help="reference queue type (the tutorial's design: a classic durable queue)",
     )
+    p.add_argument(
+        "--capacity-path",
+        choices=["sql", "service"],
+        default="sql",
+        help="capacity producers: product_create's statement (sql) or the service function itself",
+    )
+    p.add_argument(
+        "--ref-clients", type=int, default=4, help="concurrent reference producers (each saves, then publishes)"
+    )
+    p.add_argument(
+        "--ref-no-admin-save",
+        dest="ref_admin_save",
+        action="store_false",
+        help="reference producer publishes without first saving the product in its admin database "
+        "(the tutorial's view saves it; decision 0022)",
+    )
     p.add_argument("--api-clients", type=int, default=4)
     p.add_argument("--api-seconds", type=float, help="measured seconds per API run; default 10")
     p.add_argument(
@@ -246,7 +262,8 @@ def line_reference(r: dict, bulk: dict | None) -> str:
     return (
         f"reference  {fmt(r['count'])} changes: {fmt(r['rate'])} changes/s end to end (first publish -> all "
         f"applied, {r['seconds']:.1f} s; publish phase {fmt(r['publish_rate'])}/s; {r['queue_type']} queue, "
-        f"prefetch {r['prefetch']}){ratio}"
+        f"prefetch {r['prefetch']}; {r.get('clients', 1)} producer clients, each "
+        f"{'an admin save, then ' if r.get('admin_save') else ''}a confirmed publish per change){ratio}"
     )
 
 
@@ -390,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         ref_count=args.ref_count,
         ref_prefetch=args.ref_prefetch,
         ref_queue_type=args.ref_queue_type,
+        ref_admin_save=args.ref_admin_save,
+        ref_clients=args.ref_clients,
+        capacity_path=args.capacity_path,
         api_clients=args.api_clients,
         api_seconds=args.api_seconds,
         api_stacks=args.api_stacks,

@@ -38,6 +38,9 @@ class Options:
     ref_count: int | None = None  # None: the bulk count
     ref_prefetch: int = 100
     ref_queue_type: str = "classic"
+    ref_admin_save: bool = True  # the tutorial's view saves the product before it publishes
+    ref_clients: int = 4  # concurrent reference producers, as the steady and capacity clients
+    capacity_path: str = "sql"  # the capacity producers: product_create's statement, or "service"
     api_clients: int = 4
     api_seconds: float = 10.0
     api_stacks: tuple[str, ...] = ("full", "web")
@@ -435,6 +438,16 @@ def reference(res: Resources, opts: Options) -> dict:
 
         cur.execute(CREATE_TABLE_SQL)
     conn.close()
+    producer_args = ["--clients", str(opts.ref_clients)]
+    if opts.ref_admin_save:
+        admin_db = res.database(f"bench_refadmin_{res.run_id}")
+        conn = pg_connect(admin_db)
+        with conn.cursor() as cur:
+            from bench.reference import CREATE_ADMIN_TABLE_SQL
+
+            cur.execute(CREATE_ADMIN_TABLE_SQL)
+        conn.close()
+        producer_args += ["--admin-db", admin_db]
     broker = res.shared_broker
     vhost = res.vhost(broker, f"bench-{res.run_id}-ref")
     url = broker.url(vhost)
@@ -477,7 +490,7 @@ def reference(res: Resources, opts: Options) -> dict:
     with RssSampler({"consumer": consumer.pid}) as sampler:
         producer = res.popen(
             "reference-producer",
-            [sys.executable, "-m", "bench.reference", "produce", *common, "--out", str(out)],
+            [sys.executable, "-m", "bench.reference", "produce", *common, *producer_args, "--out", str(out)],
             env=env,
         )
         sampler.watch("producer", producer.pid)
@@ -499,6 +512,8 @@ def reference(res: Resources, opts: Options) -> dict:
         "count": count,
         "queue_type": opts.ref_queue_type,
         "prefetch": opts.ref_prefetch,
+        "admin_save": opts.ref_admin_save,
+        "clients": opts.ref_clients,
         "seconds": round(applied_end - started, 3),
         "rate": round(rate(count, applied_end - started), 1),
         "publish_rate": round(rate(count, finished - started), 1),
