@@ -2,7 +2,6 @@
 
 from sync_contract.checksums import range_sums_sql
 
-
 # One statement per message: the versioned upsert of the batch, its count in the worker's
 # counter row (when %(counter_shard)s is given) and the task's SUCCESS result (when
 # %(task_id)s is given), so the three commit together in one round trip
