@@ -349,8 +349,8 @@ def main() -> int:
     res = Resources(log_root, "production", dict(OVERRIDES))
     results: dict = {
         "count": args.count,
-        "commit": os.popen("git rev-parse --short HEAD").read().strip(),  # noqa: S605, S607
-        "load_before": os.popen("uptime").read().strip().split("load average: ")[-1],  # noqa: S605, S607
+        "commit": os.popen("git rev-parse --short HEAD").read().strip(),  # noqa: S605
+        "load_before": os.popen("uptime").read().strip().split("load average: ")[-1],  # noqa: S605
         "cpus": os.cpu_count(),
         "disk": disk,
     }
@@ -393,8 +393,8 @@ def main() -> int:
         r = results["resync"] = run_resync(res, stack, live, worker, relay)
         print(
             f"resync    {r['count']:,} products in {r['seconds']:.1f} s: {r['rate']:,.0f} products/s end to end "
-            f"(command {r['command_seconds']:.1f} s) | relay {r['relay_rate_first_tenth']:,.0f}/s over the first tenth, "
-            f"{r['relay_rate_last_tenth']:,.0f}/s over the last | RSS peak MB {peak(r['memory'])}",
+            f"(command {r['command_seconds']:.1f} s) | relay {r['relay_rate_first_tenth']:,.0f}/s first tenth, "
+            f"{r['relay_rate_last_tenth']:,.0f}/s last tenth | RSS peak MB {peak(r['memory'])}",
             flush=True,
         )
         r = results["read"] = read_api(stack, args.count)
@@ -411,7 +411,7 @@ def main() -> int:
         problems = res.close()
         for problem in problems:
             print(f"clean-up: {problem}", file=sys.stderr)
-    results["load_after"] = os.popen("uptime").read().strip().split("load average: ")[-1]  # noqa: S605, S607
+    results["load_after"] = os.popen("uptime").read().strip().split("load average: ")[-1]  # noqa: S605
     results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = target_lines(results)
     results["targets"] = lines
