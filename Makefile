@@ -15,7 +15,7 @@ PYTEST := $(abspath $(VENV))/bin/pytest
 # One pytest config (pyproject.toml) and one rootdir for all three suites.
 PYTEST_CONFIG := -c $(CURDIR)/pyproject.toml --rootdir $(CURDIR)
 
-.PHONY: help venv lock services migrate run lint test test-admin test-catalog test-system test-compose bench bench-quick reliability
+.PHONY: help venv lock services migrate run lint test test-admin test-catalog test-system test-compose bench bench-quick bench-scale reliability
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,6 +101,9 @@ bench: venv services $(BENCH_STAMP) ## Benchmark, all scenarios (~12 min): bulk,
 
 bench-quick: venv services $(BENCH_STAMP) ## Benchmark smoke run (~3 min)
 	$(VENV)/bin/python -m bench.run --quick $(BENCH_ARGS)
+
+bench-scale: venv services $(BENCH_STAMP) ## A million products (opt-in, ~10 min, ~6 GB free disk): import, drift check, resync, read API; bench/results/scale.{json,png}
+	$(VENV)/bin/python -m bench.scale $(BENCH_ARGS)
 
 reliability: venv services ## Fault, bad-input and security suite with 30 s load phases; table in tests/reliability/latest.md
 	$(VENV)/bin/python -m tests.reliability.run

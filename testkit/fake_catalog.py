@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from sync_contract.checksums import checksum, row_hash, step_of
+
 
 class FakeCatalog:
     def __init__(self) -> None:
@@ -77,8 +79,11 @@ class FakeCatalog:
                 ids = sorted(int(i) for i in query["ids"].split(","))
                 return 200, {"products": [self._row(i) for i in ids if i in self.rows]}
             after, limit = int(query.get("after", 0)), int(query.get("limit", 1000))
-            ids = [i for i in sorted(self.rows) if i > after][:limit]
+            before = int(query.get("before", 2**63 - 1))
+            ids = [i for i in sorted(self.rows) if after < i < before][:limit]
             return 200, {"products": [self._row(i) for i in ids], "next_after": ids[-1] if len(ids) == limit else None}
+        if url.path == "/api/sync/checksums/":
+            return 200, self._checksums(int(query.get("lo", 0)), int(query["hi"]), int(query.get("parts", 1)))
         if url.path == "/api/sync/lag/":
             return 200, self.lag
         if url.path.startswith("/api/products/"):
@@ -87,6 +92,22 @@ class FakeCatalog:
                 return 200, {"id": pid, **self.products[pid]}
             return 404, {"detail": "Not found."}
         return 404, {"detail": "Not found."}
+
+    def _checksums(self, lo: int, hi: int, parts: int) -> dict[str, Any]:
+        """What the catalog's SQL computes, by the contract's Python twin of it."""
+        step = step_of(lo, hi, parts)
+        sums: dict[int, list[int]] = {}
+        for pid, (version, deleted) in self.rows.items():
+            if lo <= pid < hi and not deleted:
+                s = sums.setdefault((pid - lo) // step, [0, 0, 0])
+                s[0], s[1], s[2] = s[0] + 1, s[1] + version, s[2] + row_hash(pid, version)
+        return {
+            "parts": [
+                {"lo": lo + p * step, "hi": min(hi, lo + (p + 1) * step), "rows": s[0], "checksum": checksum(*s)}
+                for p, s in sorted(sums.items())
+            ],
+            "max_id": max(self.rows, default=None),
+        }
 
     def _row(self, pid: int) -> dict[str, Any]:
         version, deleted = self.rows[pid]

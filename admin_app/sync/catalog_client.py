@@ -18,10 +18,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from products.selectors import HeldVersion
+from sync_contract.checksums import MAX_PARTS, RangeSum, step_of
 
 logger = logging.getLogger(__name__)
 
 IDS_PER_CALL = 1000  # the catalog's limit per versions call
+# A checksums call sums up to every row of the catalog (about 1 s at 1,000,000 here).
+CHECKSUM_TIMEOUT = 30.0
 PAGE_SIZE = 1000
 
 
@@ -116,11 +119,14 @@ def versions_or_none(product_ids: Iterable[int]) -> dict[int, HeldVersion] | Non
         return None
 
 
-def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, HeldVersion]]:
-    """Every catalog row, tombstones included, in product_id order, page by page."""
-    after = 0
+def all_versions(
+    *, page_size: int = PAGE_SIZE, after: int = 0, before: int | None = None
+) -> Iterator[tuple[int, HeldVersion]]:
+    """Every catalog row (ids above ``after``, below ``before``), tombstones included, in
+    product_id order, page by page."""
+    bound = {} if before is None else {"before": before}
     while True:
-        body = _get("/api/sync/versions/", {"after": after, "limit": page_size})
+        body = _get("/api/sync/versions/", {"after": after, "limit": page_size, **bound})
         rows = _versions(_field(body, "products"))
         yield from sorted(rows.items())
         next_after = body.get("next_after")
@@ -129,6 +135,32 @@ def all_versions(*, page_size: int = PAGE_SIZE) -> Iterator[tuple[int, HeldVersi
         if type(next_after) is not int or next_after <= after:  # a page must move forward
             raise CatalogUnavailable(f"malformed answer from the catalog: next_after={next_after!r}")
         after = next_after
+
+
+def range_sums(*, lo: int, hi: int, parts: int) -> tuple[list[RangeSum], int | None]:
+    """The catalog's checksums of the live rows in [lo, hi) cut into ``parts``, and its
+    highest product id; raises CatalogUnavailable, also for parts off the requested grid."""
+    body = _get("/api/sync/checksums/", {"lo": lo, "hi": hi, "parts": parts}, timeout=CHECKSUM_TIMEOUT)
+    raw, max_id = _field(body, "parts"), _field(body, "max_id")
+    step = step_of(lo, hi, min(parts, MAX_PARTS))
+    try:
+        if max_id is not None:
+            _whole(max_id, high=2**63 - 1)
+        if not isinstance(raw, list):
+            raise ValueError("'parts' is not a list")
+        sums = []
+        for part in raw:
+            if not isinstance(part, dict) or type(part.get("lo")) is not int or type(part.get("rows")) is not int:
+                raise ValueError(f"malformed part {str(part)[:100]}")
+            start = part["lo"]
+            if not (lo <= start < hi and (start - lo) % step == 0 and part.get("hi") == min(hi, start + step)):
+                raise ValueError(f"part {str(part)[:100]} is not one of [{lo}, {hi}) in steps of {step}")
+            if part["rows"] < 0 or not isinstance(part.get("checksum"), str) or len(part["checksum"]) > 200:
+                raise ValueError(f"malformed part {str(part)[:100]}")
+            sums.append(RangeSum(lo=start, hi=part["hi"], rows=part["rows"], checksum=part["checksum"]))
+        return sums, max_id
+    except ValueError as exc:
+        raise CatalogUnavailable(f"malformed answer from the catalog: {exc}") from exc
 
 
 def product(product_id: int) -> dict[str, Any] | None:

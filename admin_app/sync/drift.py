@@ -1,9 +1,13 @@
 """The drift check: do the catalog and the admin agree on ``(product_id, version)``?
 
-Both sides are read in product_id order and merged: the admin's products (plus the
-products it deleted, from the delete events the outbox still holds: published rows
-are pruned after OUTBOX_RETENTION_HOURS) against the catalog's rows, tombstones
-included, read page by page from its versions endpoint. Differences:
+Each database first sums a checksum of its live ``(product_id, version)`` pairs per id
+range (sync_contract.checksums); only ranges whose sums differ are cut further, and in
+the small ranges that still differ both sides are read in product_id order and merged:
+the admin's products (plus the products it deleted, from the delete events the outbox
+still holds: published rows are pruned after OUTBOX_RETENTION_HOURS) against the
+catalog's rows, tombstones included, from its versions endpoint. The deleted products
+the outbox remembers are compared one by one (tombstones are not in the sums).
+Differences:
 
 - missing: the admin has the product (or its delete), the catalog has no row;
 - stale: the catalog holds an older version;
@@ -43,12 +47,20 @@ from products.services import PRODUCT_FIELDS, product_bump_version, product_resy
 from sync import catalog_client
 from sync.catalog_client import CatalogUnavailable
 from sync.models import DriftCheck
+from sync.sql import RANGE_SUMS_SQL
 from sync_contract.broker import queue_depth
+from sync_contract.checksums import range_sums, step_of
 from sync_contract.names import SYNC_QUEUE
 
 logger = logging.getLogger(__name__)
 
 ADMIN_PAGE = 5000
+# Range checksums: the whole id space is cut into ROOT_PARTS ranges, a differing range
+# into FANOUT, until one holds at most LEAF_ROWS products; then its pairs are compared
+# (docs/decisions/0023-range-checksums.md: about 1,000 rows a range at 1,000,000 products).
+ROOT_PARTS = 1024
+FANOUT = 16
+LEAF_ROWS = 2000
 # The most an "ahead" repair moves a product's version up in one go (see run_drift_check).
 MAX_JUMP = 1_000_000
 SAMPLE_SIZE = 20
@@ -66,18 +78,21 @@ class Differences:
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     in_flight: int = 0
+    ranges_compared: int = 0  # checksum ranges compared
+    pairs_read: int = 0  # (product_id, version) pairs read from the catalog
 
     def total(self) -> int:
         return sum(len(v) for v in self.found.values())
 
 
-def _admin_rows(deleted: dict[int, int]) -> Iterator[tuple[int, HeldVersion]]:
-    """Live products (paged by id) merged with deleted ones, in id order."""
+def _admin_rows(deleted: dict[int, int], *, lo: int = 0, hi: int | None = None) -> Iterator[tuple[int, HeldVersion]]:
+    """Live products with ids in [lo, hi) (paged by id) merged with deleted ones, in id order."""
     pending_deleted = sorted(deleted.items())
     d = 0
-    after = 0
+    after = lo - 1
+    live = Product.objects.all() if hi is None else Product.objects.filter(pk__lt=hi)
     while True:
-        page = list(Product.objects.filter(pk__gt=after).order_by("pk").values_list("pk", "version")[:ADMIN_PAGE])
+        page = list(live.filter(pk__gt=after).order_by("pk").values_list("pk", "version")[:ADMIN_PAGE])
         for pk, version in page:
             while d < len(pending_deleted) and pending_deleted[d][0] < pk:
                 yield pending_deleted[d][0], HeldVersion(pending_deleted[d][1], True)
@@ -120,11 +135,14 @@ def _in_flight(grace_seconds: float) -> set[int]:
     return set(unpublished) | set(recent)
 
 
-def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PAGE_SIZE) -> Differences:
-    """Compare both sides; raises CatalogUnavailable if the catalog does not answer."""
-    diff = Differences()
-    admin_iter = _admin_rows(_deleted_in_outbox())
-    catalog_iter = catalog_client.all_versions(page_size=page_size)
+def _merge(
+    diff: Differences,
+    admin_iter: Iterator[tuple[int, HeldVersion]],
+    catalog_iter: Iterator[tuple[int, HeldVersion]],
+    *,
+    count: bool,
+) -> None:
+    """Walk both sides in id order and record each difference (and, if ``count``, the live rows)."""
     a = next(admin_iter, None)
     c = next(catalog_iter, None)
     while a is not None or c is not None:
@@ -138,11 +156,91 @@ def find_differences(*, grace_seconds: float, page_size: int = catalog_client.PA
         if c is not None and c[0] == pid:
             held = c[1]
             c = next(catalog_iter, None)
-        diff.admin_products += admin is not None and not admin.deleted
-        diff.catalog_products += held is not None and not held.deleted
+            diff.pairs_read += 1
+        if count:
+            diff.admin_products += admin is not None and not admin.deleted
+            diff.catalog_products += held is not None and not held.deleted
         kind = _classify(admin, held)
         if kind is not None:
             diff.found[kind][pid] = (admin, held)
+
+
+def _descend(
+    diff: Differences, *, lo: int, hi: int, parts: int, leaf_rows: int, top: bool = False
+) -> tuple[list[tuple[int, int]], int | None]:
+    """The id ranges within [lo, hi) whose live rows differ, each holding at most ``leaf_rows``
+    on either side (or one id wide), and the catalog's highest product id.
+
+    Both sides sum [lo, hi) cut into ``parts`` inside their databases; a part whose
+    checksums agree is done, one that differs is cut again into FANOUT parts.
+    """
+    step = step_of(lo, hi, parts)
+    with connection.cursor() as cursor:
+        cursor.execute(RANGE_SUMS_SQL, {"lo": lo, "hi": hi, "step": step})
+        ours = {s.lo: s for s in range_sums(cursor.fetchall(), lo=lo, hi=hi, step=step)}
+    catalog_sums, max_id = catalog_client.range_sums(lo=lo, hi=hi, parts=parts)
+    theirs = {s.lo: s for s in catalog_sums}
+    if top:
+        diff.admin_products += sum(s.rows for s in ours.values())
+        diff.catalog_products += sum(s.rows for s in theirs.values())
+    leaves: list[tuple[int, int]] = []
+    for start in sorted(ours.keys() | theirs.keys()):
+        diff.ranges_compared += 1
+        mine, held = ours.get(start), theirs.get(start)
+        if mine is not None and held is not None and mine.checksum == held.checksum:
+            continue
+        end = mine.hi if mine is not None else held.hi if held is not None else start + 1
+        rows = max(mine.rows if mine else 0, held.rows if held else 0)
+        if rows <= leaf_rows or end - start <= 1:
+            leaves.append((start, end))
+        else:
+            leaves.extend(_descend(diff, lo=start, hi=end, parts=FANOUT, leaf_rows=leaf_rows)[0])
+    return leaves, max_id
+
+
+def _find_by_ranges(diff: Differences, deleted: dict[int, int], *, leaf_rows: int, page_size: int) -> None:
+    """Checksums first; pairs only in the ranges that differ (docs/decisions/0023-range-checksums.md).
+
+    The checksums cover live rows only, so the deleted products the outbox remembers are
+    compared one by one (a tombstone's version is invisible to the sums).
+    """
+    top = max(Product.objects.aggregate(m=Max("pk"))["m"] or 0, max(deleted, default=0)) + 1
+    leaves, catalog_max = _descend(diff, lo=0, hi=top, parts=ROOT_PARTS, leaf_rows=leaf_rows, top=True)
+    if catalog_max is not None and catalog_max >= top:  # ids the admin never gave out: extra rows
+        leaves += _descend(diff, lo=top, hi=catalog_max + 1, parts=ROOT_PARTS, leaf_rows=leaf_rows, top=True)[0]
+    rest = dict(deleted)
+    for lo, hi in leaves:
+        inside = {pid: v for pid, v in deleted.items() if lo <= pid < hi}
+        for pid in inside:
+            del rest[pid]
+        catalog_rows = catalog_client.all_versions(page_size=page_size, after=max(lo - 1, 0), before=hi)
+        _merge(diff, _admin_rows(inside, lo=lo, hi=hi), catalog_rows, count=False)
+    held = catalog_client.versions_of(rest)
+    diff.pairs_read += len(held)
+    for pid, version in sorted(rest.items()):
+        kind = _classify(HeldVersion(version, True), held.get(pid))
+        if kind is not None:
+            diff.found[kind][pid] = (HeldVersion(version, True), held.get(pid))
+
+
+def find_differences(
+    *,
+    grace_seconds: float,
+    page_size: int = catalog_client.PAGE_SIZE,
+    by_ranges: bool = True,
+    leaf_rows: int = LEAF_ROWS,
+) -> Differences:
+    """Compare both sides; raises CatalogUnavailable if the catalog does not answer.
+
+    ``by_ranges=False`` reads every pair from the catalog (the way before range checksums;
+    kept as the reference the benchmark and tests compare against).
+    """
+    diff = Differences()
+    deleted = _deleted_in_outbox()
+    if by_ranges:
+        _find_by_ranges(diff, deleted, leaf_rows=leaf_rows, page_size=page_size)
+    else:
+        _merge(diff, _admin_rows(deleted), catalog_client.all_versions(page_size=page_size), count=True)
     moving = _in_flight(grace_seconds)
     for kind in KINDS:
         for pid in [pid for pid in diff.found[kind] if pid in moving]:
@@ -214,12 +312,13 @@ def run_drift_check(
     trigger: str = "command",
     grace_seconds: float | None = None,
     page_size: int = catalog_client.PAGE_SIZE,
+    by_ranges: bool = True,
 ) -> DriftCheck:
     """Compare, optionally repair, and store the run as a DriftCheck."""
     grace = settings.DRIFT_GRACE_SECONDS if grace_seconds is None else grace_seconds
     check = DriftCheck(ran_at=timezone.now(), trigger=trigger)
     try:
-        diff = find_differences(grace_seconds=grace, page_size=page_size)
+        diff = find_differences(grace_seconds=grace, page_size=page_size, by_ranges=by_ranges)
     except CatalogUnavailable as exc:
         check.error = f"the catalog cannot be reached: {exc}"
         check.finished_at = timezone.now()
@@ -254,7 +353,8 @@ def run_drift_check(
     check.save()
     log = logger.info if diff.total() == 0 else logger.warning
     log(
-        "drift check (%s): admin=%d catalog=%d missing=%d stale=%d extra=%d ahead=%d in_flight=%d repaired=%d",
+        "drift check (%s): admin=%d catalog=%d missing=%d stale=%d extra=%d ahead=%d in_flight=%d repaired=%d"
+        " ranges=%d pairs=%d",
         trigger,
         check.admin_products,
         check.catalog_products,
@@ -264,6 +364,8 @@ def run_drift_check(
         check.ahead,
         check.in_flight,
         check.repaired,
+        diff.ranges_compared,
+        diff.pairs_read,
     )
     return check
 

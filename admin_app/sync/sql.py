@@ -1,4 +1,7 @@
-"""The relay's statements on the outbox (``products_outboxevent``), as they run."""
+"""The relay's statements on the outbox (``products_outboxevent``), and the drift check's
+checksums of the products, as they run."""
+
+from sync_contract.checksums import range_sums_sql
 
 # Claim and mark in one statement, inside the round's transaction: it commits only after
 # every message was confirmed; a failed publish un-marks its rows (MARK_FAILED_SQL) and a
@@ -48,3 +51,7 @@ PRUNE_SQL = """
                      AND published_at < now() - make_interval(secs => %(retention_seconds)s)
                    LIMIT %(chunk)s)
 """
+
+# The drift check's per-range checksums of the live products, the same sums the catalog
+# computes over its live rows: docs/decisions/0023-range-checksums.md.
+RANGE_SUMS_SQL = range_sums_sql(table="products_product", id_column="id", live="TRUE")

@@ -1,5 +1,7 @@
 """The catalog's statements, as they run: applying a batch, storing task results, reading lag."""
 
+from sync_contract.checksums import range_sums_sql
+
 # One statement per message: the versioned upsert of the batch, its count in the worker's
 # counter row (when %(counter_shard)s is given) and the task's SUCCESS result (when
 # %(task_id)s is given), so the three commit together in one round trip
@@ -108,3 +110,7 @@ LAG_HISTOGRAM_SQL = """
               FROM catalog_catalogproduct
              WHERE applied_at >= now() - make_interval(secs => %(seconds)s)) AS recent
 """
+
+# The drift check's per-range checksums of live rows (tombstones left out: the admin sums
+# its live products); docs/decisions/0023-range-checksums.md.
+RANGE_SUMS_SQL = range_sums_sql(table="catalog_catalogproduct", id_column="product_id", live="NOT deleted")

@@ -9,6 +9,7 @@ router.register("products", CatalogProductViewSet, basename="product")
 
 urlpatterns = [
     path("sync/versions/", sync_api.versions, name="sync-versions"),
+    path("sync/checksums/", sync_api.checksums, name="sync-checksums"),
     path("sync/lag/", sync_api.lag, name="sync-lag"),
     *router.urls,
 ]

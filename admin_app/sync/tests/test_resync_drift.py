@@ -12,7 +12,7 @@ from django.utils import timezone
 from products.models import OutboxEvent, Product
 from products.services import product_delete, product_update
 from products.tests.factories import make_product
-from sync.drift import PeriodicDriftCheck, run_drift_check
+from sync.drift import KINDS, PeriodicDriftCheck, find_differences, run_drift_check
 from sync.models import DriftCheck
 from testkit.waiting import wait_until
 
@@ -212,3 +212,91 @@ def test_the_periodic_check_runs_in_a_thread_by_itself(fake_catalog, transaction
     finally:
         periodic.stop()
     assert not periodic._thread.is_alive()
+
+
+# --- drift check by range checksums ---------------------------------------------------------
+
+
+@pytest.fixture
+def many_agreeing(fake_catalog, monkeypatch):
+    """300 products the catalog holds at the same version, nothing in flight; the id space
+    cut into 4 ranges, a differing one into 4, down to ranges of at most 8 products."""
+    monkeypatch.setattr("sync.drift.ROOT_PARTS", 4)
+    monkeypatch.setattr("sync.drift.FANOUT", 4)
+    products = [make_product() for _ in range(300)]
+    age_outbox()
+    for p in products:
+        fake_catalog.hold(p.pk, p.version)
+    return products
+
+
+def test_agreeing_sides_are_settled_by_checksums_alone(many_agreeing) -> None:
+    diff = find_differences(grace_seconds=0, leaf_rows=8)
+
+    assert diff.total() == 0
+    assert (diff.admin_products, diff.catalog_products) == (300, 300)
+    assert diff.pairs_read == 0  # the admin's SQL sums equal the catalog's: no pair is shipped
+    assert diff.ranges_compared == 4
+
+
+def test_planted_differences_of_each_kind_are_found_by_descending_only_where_sums_differ(
+    many_agreeing, fake_catalog
+) -> None:
+    products = many_agreeing
+    missing, stale, ahead = products[7].pk, products[150].pk, products[299].pk
+    product_update(product_id=stale, data={"title": "stale v2"})
+    gone = products[60].pk
+    product_delete(product_id=gone)  # v2 delete; the catalog still shows v1 live: stale
+    old_delete = products[200].pk
+    product_delete(product_id=old_delete)  # v2 delete; the catalog holds a v1 tombstone: stale
+    age_outbox()
+    del fake_catalog.rows[missing]
+    fake_catalog.hold(ahead, 4)
+    fake_catalog.hold(old_delete, 1, deleted=True)
+    extra_inside, extra_beyond = products[100].pk + 10_000, products[-1].pk + 50_000
+    for extra in (extra_inside, extra_beyond):
+        fake_catalog.hold(
+            extra, 2, data={"sku": "X", "title": "x", "description": "", "price": "1.00", "image_url": ""}
+        )
+
+    diff = find_differences(grace_seconds=0, leaf_rows=8)
+
+    found = {kind: sorted(diff.found[kind]) for kind in KINDS}
+    assert found == {
+        "missing": [missing],
+        "stale": sorted([stale, gone, old_delete]),
+        "extra": sorted([extra_inside, extra_beyond]),
+        "ahead": [ahead],
+    }
+    # The same answer as reading every pair, for a fraction of the pairs.
+    every_pair = find_differences(grace_seconds=0, by_ranges=False)
+    assert found == {kind: sorted(every_pair.found[kind]) for kind in KINDS}
+    assert every_pair.pairs_read >= 300
+    assert diff.pairs_read <= 8 * 6 + 1, diff.pairs_read  # about one range of 8 per difference
+
+
+def test_range_differences_are_repaired_through_the_versioned_path(many_agreeing, fake_catalog) -> None:
+    stale = many_agreeing[42]
+    product_update(product_id=stale.pk, data={"title": "stale v2"})
+    age_outbox()
+    before = OutboxEvent.objects.count()
+
+    check = run_drift_check(repair_found=True, grace_seconds=0)
+
+    assert (check.stale, check.repaired, check.ok) == (1, 1, True)
+    resent = OutboxEvent.objects.order_by("id")[before:]
+    assert [(e.product_id, e.version, e.op) for e in resent] == [(stale.pk, 2, "upsert")]
+
+
+def test_checksum_parts_off_the_requested_grid_are_not_believed(fake_catalog) -> None:
+    make_product()
+    age_outbox()
+    fake_catalog.answers["/api/sync/checksums/"] = {
+        "parts": [{"lo": 3, "hi": 99, "rows": 1, "checksum": "1"}],
+        "max_id": 1,
+    }
+
+    check = run_drift_check(grace_seconds=0)
+
+    assert not check.ok
+    assert "malformed answer" in check.error

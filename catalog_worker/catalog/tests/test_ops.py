@@ -29,6 +29,7 @@ from catalog.counters import counter_totals
 from catalog.models import CatalogProduct, DeadLetterNote
 from catalog.services import catalog_apply_events
 from catalog.tasks import sync_products
+from sync_contract.checksums import checksum, row_hash
 from sync_contract.names import SYNC_QUEUE
 from testkit.events import envelope_of, product_event
 from testkit.messages import new_task_id, send_dead_letter, task_body
@@ -92,8 +93,56 @@ def test_lag_reports_percentiles_and_a_series_of_recent_applies(service_client) 
     assert service_client.get("/api/sync/lag/", {"minutes": "0"}).status_code == 400
 
 
+def test_versions_stop_below_before(service_client) -> None:
+    catalog_apply_events(events=[product_event(i, 1) for i in range(1, 8)])
+
+    body = service_client.get("/api/sync/versions/", {"after": 2, "before": 6, "limit": 10}).json()
+
+    assert [r["id"] for r in body["products"]] == [3, 4, 5]
+    assert body["next_after"] is None
+    assert service_client.get("/api/sync/versions/", {"before": 0}).status_code == 400
+
+
+def test_checksums_sum_the_live_rows_of_each_part_as_the_contract_says(service_client) -> None:
+    live = {1: 3, 2: 1, 9: 2, 10: 7, 25: 1}
+    catalog_apply_events(
+        events=[product_event(pid, v) for pid, v in live.items()]
+        + [product_event(5, 2, op="delete"), product_event(31, 4, op="delete")]
+    )
+
+    body = service_client.get("/api/sync/checksums/", {"lo": 0, "hi": 30, "parts": 3}).json()
+
+    def expected(ids: list[int]) -> str:
+        return checksum(len(ids), sum(live[i] for i in ids), sum(row_hash(i, live[i]) for i in ids))
+
+    assert body == {
+        "parts": [  # tombstones (5, 31) are left out; the empty part 20..29 holds 25
+            {"lo": 0, "hi": 10, "rows": 3, "checksum": expected([1, 2, 9])},
+            {"lo": 10, "hi": 20, "rows": 1, "checksum": expected([10])},
+            {"lo": 20, "hi": 30, "rows": 1, "checksum": expected([25])},
+        ],
+        "max_id": 31,
+    }
+    narrow = service_client.get("/api/sync/checksums/", {"lo": 9, "hi": 11, "parts": 4}).json()
+    assert narrow["parts"] == [
+        {"lo": 9, "hi": 10, "rows": 1, "checksum": expected([9])},
+        {"lo": 10, "hi": 11, "rows": 1, "checksum": expected([10])},
+    ]
+
+
+def test_checksums_change_with_any_version_and_refuse_bad_ranges(service_client) -> None:
+    catalog_apply_events(events=[product_event(1, 1), product_event(2, 2)])
+    before = service_client.get("/api/sync/checksums/", {"hi": 10}).json()["parts"]
+    catalog_apply_events(events=[product_event(1, 2)])
+    after = service_client.get("/api/sync/checksums/", {"hi": 10}).json()["parts"]
+    assert before[0]["rows"] == after[0]["rows"] == 2
+    assert before[0]["checksum"] != after[0]["checksum"]
+    for bad in ({"lo": 5, "hi": 5}, {"parts": 0}, {"parts": 5000}, {"lo": -1}, {"hi": "x"}):
+        assert service_client.get("/api/sync/checksums/", bad).status_code == 400, bad
+
+
 def test_the_sync_endpoints_answer_only_the_admin_service(client, settings) -> None:
-    for path in ("/api/sync/versions/", "/api/sync/lag/"):
+    for path in ("/api/sync/versions/", "/api/sync/checksums/", "/api/sync/lag/"):
         anonymous = client.get(path)
         assert anonymous.status_code == 401
         assert anonymous["WWW-Authenticate"].startswith("Bearer")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def test_the_read_api_answers_as_its_schema_says(keep_the_test_connection) -> None:
     catalog_apply_events(events=[product_event(1, 1), product_event(2, 3)])
-    assert call_every_operation() >= {"/api/products/", "/api/sync/versions/", "/api/sync/lag/"}
+    assert call_every_operation() >= {"/api/products/", "/api/sync/versions/", "/api/sync/checksums/", "/api/sync/lag/"}
 
 
 def test_the_docs_page_is_for_staff(client, staff_client) -> None:
