@@ -9,7 +9,11 @@ DJANGO_SETTINGS_MODULE naming that project's settings:
 The database step reads the database from the settings (ADMIN_DATABASE_URL or
 CATALOG_DATABASE_URL and their defaults live there, not here) and creates it through
 the server's maintenance database, so it works wherever the server is, in a
-container too. It waits up to DB_WAIT_TIMEOUT seconds (default 30) for the server.
+container too. With DATABASE_SUPERUSER_URL (compose's migrate) it connects as that
+superuser instead and provisions the service's role (the user of its URL): it logs in,
+owns the database and nothing more (no superuser, no CREATEDB/CREATEROLE), and no
+other role may connect to that database (``provision_owner``). It waits up to
+DB_WAIT_TIMEOUT seconds (default 30) for the server.
 
 The superuser step follows ``createsuperuser --noinput``: DJANGO_SUPERUSER_USERNAME
 (default "admin"), DJANGO_SUPERUSER_PASSWORD (required), DJANGO_SUPERUSER_EMAIL.
@@ -20,6 +24,7 @@ the calling script; its messages go to stderr. Neither step ever prints a passwo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -38,11 +43,7 @@ def say(message: str) -> None:
     sys.stderr.write(f"{message}\n")
 
 
-def ensure_database(timeout: float) -> None:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    name = db["NAME"]
+def _libpq_params(db: dict[str, Any]) -> dict[str, Any]:
     params = {
         key: value
         for key, value in {
@@ -54,7 +55,30 @@ def ensure_database(timeout: float) -> None:
         if value
     }
     params.update({k: v for k, v in (db.get("OPTIONS") or {}).items() if k not in DJANGO_ONLY_OPTIONS})
+    return params
+
+
+def ensure_database(timeout: float) -> None:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    name = db["NAME"]
+    params = _libpq_params(db)
     where = f"{params.get('host', 'local socket')}:{params.get('port', 5432)}"
+    superuser_url = os.environ.get("DATABASE_SUPERUSER_URL")
+    if superuser_url:
+        # The server's superuser creates the service's role and its database; the service never is one.
+        import dj_database_url
+
+        connection = _connect_maintenance(
+            _libpq_params(dict(dj_database_url.parse(superuser_url))), where, time.monotonic() + timeout
+        )
+        try:
+            provision_owner(connection, name, role=db.get("USER") or "", password=db.get("PASSWORD") or "")
+        finally:
+            connection.close()
+        say(f'database "{name}" on {where}: owned by its role "{db.get("USER")}", which owns nothing else')
+        return
 
     connection = _connect_maintenance(params, where, time.monotonic() + timeout)
     try:
@@ -71,6 +95,37 @@ def ensure_database(timeout: float) -> None:
             say(f'database "{name}" on {where}: created')
     finally:
         connection.close()
+
+
+def provision_owner(connection: PgConnection, database: str, *, role: str, password: str) -> None:
+    """As a superuser (autocommit): ``role`` logs in with ``password``, may create no database
+    or role, and owns ``database``, which no other role but superusers may connect to.
+    Safe to run again: the role's password and attributes are set each time."""
+    if not role or not password:
+        raise SystemExit("the service's database URL must name its user and password")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user")
+        current, is_super = cursor.fetchone() or (None, False)
+        if not is_super or current == role:
+            raise SystemExit(f'DATABASE_SUPERUSER_URL must name a superuser other than the service\'s role "{role}"')
+        attributes = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}").format(
+            sql.Literal(password)
+        )
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        verb = "ALTER" if cursor.fetchone() else "CREATE"
+        try:
+            cursor.execute(sql.SQL(verb + " ROLE {} WITH ").format(sql.Identifier(role)) + attributes)
+        except errors.DuplicateObject:  # created concurrently
+            cursor.execute(sql.SQL("ALTER ROLE {} WITH ").format(sql.Identifier(role)) + attributes)
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database])
+        if not cursor.fetchone():
+            with contextlib.suppress(errors.DuplicateDatabase):  # created concurrently
+                cursor.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(database), sql.Identifier(role))
+                )
+        cursor.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(role)))
+        # Only its owner (and superusers) may connect: another service's role cannot even look.
+        cursor.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(database)))
 
 
 def _connect_maintenance(params: dict[str, Any], where: str, deadline: float) -> PgConnection:

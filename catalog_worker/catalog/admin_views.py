@@ -1,5 +1,8 @@
 """The catalog admin's dead-letter page: list, replay one or all, purge (staff only, POST + CSRF).
 
+The page shows the first ``BROWSE_LIMIT`` messages and the queue's count; "Replay all"
+replays one bounded chunk per request (catalog.dead_letters.replay) and says how many remain.
+
 Each needs its permission: reading view_deadletternote, replaying replay_dead_letters,
 purging purge_dead_letters (a 403 otherwise)."""
 
@@ -63,7 +66,7 @@ def _act(request: HttpRequest) -> HttpResponse:
             result = dead_letters.replay(current_app, keys=keys)
             _report_replay(request, result)
         elif action == "replay_all":
-            _report_replay(request, dead_letters.replay(current_app, keys=None))
+            _report_replay(request, dead_letters.replay(current_app, keys=None), chunk=True)
         elif action == "purge":
             if request.POST.get("confirm") != "yes":
                 messages.error(request, "Tick the confirmation box to purge the dead-letter queue.")
@@ -77,10 +80,13 @@ def _act(request: HttpRequest) -> HttpResponse:
     return here
 
 
-def _report_replay(request: HttpRequest, result: dead_letters.ReplayResult) -> None:
+def _report_replay(request: HttpRequest, result: dead_letters.ReplayResult, *, chunk: bool = False) -> None:
     if result.replayed:
         messages.success(request, f"Replayed {len(result.replayed)} messages to the sync queue.")
     else:
         messages.info(request, "No message replayed.")
+    if chunk and result.remaining:
+        # One bounded chunk per request: never past the web timeout, however many there are.
+        messages.info(request, f"{result.remaining} still in the dead-letter queue: Replay all again to go on.")
     if result.not_found:
         messages.warning(request, f"Not in the dead-letter queue any more: {', '.join(result.not_found)}")

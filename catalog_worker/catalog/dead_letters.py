@@ -10,19 +10,23 @@ cannot decode, an unknown task) or when the quorum queue's delivery limit is hit
   the task id (the message's ``id`` header);
 - for a body the worker could not decode: the ``DeadLetterNote`` the consumer wrote.
 
-Looking takes messages with ``basic.get`` without acking them and closes the channel,
-which hands them back: the queue keeps them (quorum queues count that as a delivery;
+Looking takes at most ``BROWSE_MAX`` messages with ``basic.get`` (the page and the count
+above it, never the whole queue) without acking them and closes the channel, which hands
+them back: the queue keeps them (quorum queues count that as a delivery;
 the dead-letter queue has no delivery limit). Replaying republishes a message as it
 is (body, headers, properties; only the broker-set ``x-delivery-count`` is dropped)
 to the sync exchange, waits for the broker's confirm, and only then acks it off the
 dead-letter queue: a crash in between leaves a copy in both queues, and the catalog
-skips the duplicate by version.
+skips the duplicate by version. A replay call is one bounded chunk (``REPLAY_CHUNK``
+messages, ``REPLAY_SECONDS``): the page replays one chunk per request and says how many
+remain, the command loops over chunks with a progress bar.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 BROKER_TIMEOUT = 3.0
 BROWSE_LIMIT = 200
+BROWSE_MAX = 1000  # the most one look holds in memory, whatever is asked
+# One replay call (a web request): at most this many messages and about this long.
+REPLAY_CHUNK = 500
+REPLAY_SECONDS = 10.0
 PREVIEW_CHARS = 300
 BROKER_SET_HEADERS = ("x-delivery-count",)
 
@@ -68,6 +76,7 @@ class DeadLetter:
 class ReplayResult:
     replayed: list[str]
     not_found: list[str]
+    remaining: int = 0  # still in the dead-letter queue (of those there when the call began)
 
 
 def message_key(headers: Mapping[str, Any] | None, body: bytes | bytearray | str) -> str:
@@ -174,7 +183,8 @@ def _result_reason(stored: str | None) -> str:
 
 
 def browse(app: Celery, *, limit: int = BROWSE_LIMIT, timeout: float = BROKER_TIMEOUT) -> tuple[int, list[DeadLetter]]:
-    """(messages in the queue, the first ``limit`` of them); the queue is left as it was."""
+    """(messages in the queue, the first ``limit`` of them, at most BROWSE_MAX); the queue is left as it was."""
+    limit = min(limit, BROWSE_MAX)
     connection = _connection(app, timeout)
     try:
         channel = amqp_channel(connection)
@@ -192,20 +202,30 @@ def browse(app: Celery, *, limit: int = BROWSE_LIMIT, timeout: float = BROKER_TI
     return depth, letters
 
 
-def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_TIMEOUT) -> ReplayResult:
-    """Republish the messages with these keys (``None``: all) to the sync queue, then ack them here.
+def replay(
+    app: Celery,
+    *,
+    keys: Iterable[str] | None,
+    limit: int = REPLAY_CHUNK,
+    seconds: float = REPLAY_SECONDS,
+    timeout: float = BROKER_TIMEOUT,
+) -> ReplayResult:
+    """Republish the messages with these keys (``None``: the first ``limit``) to the sync queue, then ack them here.
 
-    Looks at most at the messages that were in the queue when it started, so a
-    replayed message that the worker rejects again is not replayed twice in one call.
+    One bounded chunk: at most ``limit`` messages and about ``seconds`` of work, so a web
+    request never runs into its timeout whatever the queue holds; call again for the rest
+    (``remaining``). Looks at most at the messages that were in the queue when it started,
+    so a replayed message that the worker rejects again is not replayed twice in one call.
     """
     wanted = None if keys is None else set(keys)
     replayed: list[str] = []
+    deadline = time.monotonic() + seconds
     connection = _connection(app, timeout)
     try:
         channel = amqp_channel(connection)
         depth = declared_depth(channel, DEAD_LETTER_QUEUE).messages
         for _ in range(depth):
-            if wanted is not None and len(replayed) == len(wanted):
+            if len(replayed) == (limit if wanted is None else len(wanted)) or time.monotonic() > deadline:
                 break
             message = channel.basic_get(queue=DEAD_LETTER_QUEUE, no_ack=False)
             if message is None:
@@ -231,12 +251,25 @@ def replay(app: Celery, *, keys: Iterable[str] | None, timeout: float = BROKER_T
             )
             channel.basic_ack(message.delivery_info["delivery_tag"])
             replayed.append(key)
-            logger.info("replayed dead letter %s (task %s) to %s", key, headers.get("task"), SYNC_ROUTING_KEY)
+            logger.debug("replayed dead letter %s (task %s) to %s", key, headers.get("task"), SYNC_ROUTING_KEY)
         channel.close()
     finally:
         connection.release()
+    logger.info("replayed %d dead letter(s) to %s", len(replayed), SYNC_ROUTING_KEY)
     not_found = [] if wanted is None else sorted(wanted - set(replayed))
-    return ReplayResult(replayed=replayed, not_found=not_found)
+    return ReplayResult(replayed=replayed, not_found=not_found, remaining=max(0, depth - len(replayed)))
+
+
+def depth(app: Celery, *, timeout: float = BROKER_TIMEOUT) -> int:
+    """Messages in the dead-letter queue now."""
+    connection = _connection(app, timeout)
+    try:
+        channel = amqp_channel(connection)
+        count = declared_depth(channel, DEAD_LETTER_QUEUE).messages
+        channel.close()
+    finally:
+        connection.release()
+    return count
 
 
 def purge(app: Celery, *, timeout: float = BROKER_TIMEOUT) -> int:

@@ -33,6 +33,8 @@ TEST_SECRETS = {
     "CATALOG_SYNC_API_TOKEN": "sync-api-test-token",
     "ADMIN_DB_PASSWORD": "admin-db-test-pw",
     "CATALOG_DB_PASSWORD": "catalog-db-test-pw",
+    "ADMIN_DB_SUPERUSER_PASSWORD": "admin-db-superuser-test-pw",
+    "CATALOG_DB_SUPERUSER_PASSWORD": "catalog-db-superuser-test-pw",
     "BROKER_OPERATOR_PASSWORD": "operator-test-pw",
     "BROKER_ADMIN_PASSWORD": "product-admin-test-pw",
     "BROKER_CATALOG_PASSWORD": "catalog-test-pw",

@@ -99,7 +99,8 @@ def test_every_secret_is_required_and_none_has_a_default():
             assert not re.search(r"\$\{" + name + r":?-[^}]", text), f"{name} has a default value"
     # Credentials in URLs come from variables, never literally.
     credentials = re.findall(r"(?:amqp|postgres)://([^:/@\s]+):(..)", text)
-    assert len(credentials) == 4 * 3 + 3  # four broker users x three nodes, three database URLs
+    # Four broker users x three nodes; three service database URLs, two superuser URLs (migrate).
+    assert len(credentials) == 4 * 3 + 3 + 2
     assert {start for _user, start in credentials} == {"${"}
     assert "guest" not in text
 
@@ -119,8 +120,8 @@ def test_only_the_documented_ports_are_published_on_localhost(config):
 def test_production_settings_and_debug_off_everywhere(config):
     for name, service in app_services(config).items():
         env = environment(service)
-        if name == "rabbitmq-init":
-            continue
+        if name in ("rabbitmq-init", "flower"):
+            continue  # flower: its own settings, below
         project = "admin_project" if name.startswith("admin") or name == "migrate" else "catalog_project"
         assert env["DJANGO_SETTINGS_MODULE"] == f"{project}.settings.production", name
         assert env.get("DJANGO_DEBUG", "0") == "0", name
@@ -253,7 +254,10 @@ def test_databases_are_postgres_with_volumes_and_health_checks(config):
         assert any(v.endswith(":/var/lib/postgresql/data:rw") for v in service["volumes"])
         assert "pg_isready" in service["healthcheck"]["test"]
         env = environment(service)
-        assert env["POSTGRES_DB"] == database
+        # The server's superuser is not the service's role; the role is created by migrate.
+        assert env["POSTGRES_USER"] == "postgres", name
+        assert env["POSTGRES_PASSWORD"] == TEST_SECRETS[f"{database.split('_')[0].upper()}_DB_SUPERUSER_PASSWORD"]
+        assert "POSTGRES_DB" not in env, name
     admin_url = urlsplit(environment(config["services"]["admin-relay"])["ADMIN_DATABASE_URL"])
     catalog_url = urlsplit(environment(config["services"]["catalog-worker"])["CATALOG_DATABASE_URL"])
     assert (admin_url.hostname, admin_url.path, admin_url.password) == (
@@ -309,3 +313,40 @@ def test_volumes_keep_what_must_survive_a_restart(config):
     for name in ("admin-web", "catalog-web", "flower"):
         # Inside its container, on the compose network; published on 127.0.0.1 only (above).
         assert environment(services[name])["BIND_HOST"] == "0.0.0.0", name  # noqa: S104
+
+
+# What each service may hold: the database URL and secrets of its own service only.
+OWN_DATABASE = {
+    "admin-web": "ADMIN_DATABASE_URL",
+    "admin-relay": "ADMIN_DATABASE_URL",
+    "catalog-web": "CATALOG_DATABASE_URL",
+    "catalog-worker": "CATALOG_DATABASE_URL",
+    "catalog-beat": "CATALOG_DATABASE_URL",
+}
+
+
+def test_each_service_connects_as_its_own_database_role_never_the_superuser(config):
+    services = config["services"]
+    superuser_urls = {"ADMIN_DATABASE_SUPERUSER_URL", "CATALOG_DATABASE_SUPERUSER_URL"}
+    for name, service in app_services(config).items():
+        env = environment(service)
+        urls = {key for key, value in env.items() if value.startswith("postgres://")}
+        if name == "migrate":
+            assert urls == {"ADMIN_DATABASE_URL", "CATALOG_DATABASE_URL", *superuser_urls}
+            for key in superuser_urls:
+                url = urlsplit(env[key])
+                assert (url.username, url.path) == ("postgres", "/postgres"), key
+        elif name in ("flower", "rabbitmq-init"):
+            assert urls == set(), name
+        else:
+            assert urls == {OWN_DATABASE[name]}, name
+        for key in urls - superuser_urls:
+            user = urlsplit(env[key]).username
+            assert user == ("admin_app" if key.startswith("ADMIN") else "catalog"), (name, key)
+    # Flower: no database, no Django secret key, no sync token, settings that need none.
+    flower = environment(services["flower"])
+    assert flower["DJANGO_SETTINGS_MODULE"] == "catalog_project.settings.flower"
+    assert not {"DJANGO_SECRET_KEY", "CATALOG_SYNC_API_TOKEN"} & set(flower)
+    assert not {value for value in flower.values() if value in TEST_SECRETS.values()} - {
+        TEST_SECRETS["FLOWER_BASIC_AUTH"]
+    }
