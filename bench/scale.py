@@ -419,7 +419,7 @@ def draw(r: dict, path: Path) -> None:
     times.barh(labels, values, color=["#999999", "#4c72b0", "#4c72b0", "#55a868", "#55a868"])
     times.set_xscale("log")
     times.set_xlabel("seconds (log)")
-    times.set_title("drift check (targets 10 s / 15 s), read API page p99 (target 0.05 s)")
+    times.set_title("drift check (10 s / 15 s), read page p99 (0.05 s)")
     fig.suptitle(f"bench-scale at {r['commit']} ({r['finished_at']}, load {r['load_before']})")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
