@@ -155,7 +155,8 @@ def range_sums(*, lo: int, hi: int, parts: int) -> tuple[list[RangeSum], int | N
             start = part["lo"]
             if not (lo <= start < hi and (start - lo) % step == 0 and part.get("hi") == min(hi, start + step)):
                 raise ValueError(f"part {str(part)[:100]} is not one of [{lo}, {hi}) in steps of {step}")
-            if part["rows"] < 0 or not isinstance(part.get("checksum"), str) or len(part["checksum"]) > 200:
+            checksum = part.get("checksum")
+            if not 0 <= part["rows"] <= part["hi"] - start or not isinstance(checksum, str) or len(checksum) > 200:
                 raise ValueError(f"malformed part {str(part)[:100]}")
             sums.append(RangeSum(lo=start, hi=part["hi"], rows=part["rows"], checksum=part["checksum"]))
         return sums, max_id

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,6 +62,9 @@ ADMIN_PAGE = 5000
 ROOT_PARTS = 1024
 FANOUT = 16
 LEAF_ROWS = 2000
+# A catalog whose answers would have the descent compare more ranges than this is not
+# believed (a million is 1,000,000,000 products cut as above).
+MAX_RANGES = 1_000_000
 # The most an "ahead" repair moves a product's version up in one go (see run_drift_check).
 MAX_JUMP = 1_000_000
 SAMPLE_SIZE = 20
@@ -186,6 +190,8 @@ def _descend(
     leaves: list[tuple[int, int]] = []
     for start in sorted(ours.keys() | theirs.keys()):
         diff.ranges_compared += 1
+        if diff.ranges_compared > MAX_RANGES:
+            raise CatalogUnavailable(f"more than {MAX_RANGES} id ranges differ: the catalog's sums are not believed")
         mine, held = ours.get(start), theirs.get(start)
         if mine is not None and held is not None and mine.checksum == held.checksum:
             continue
@@ -209,10 +215,10 @@ def _find_by_ranges(diff: Differences, deleted: dict[int, int], *, leaf_rows: in
     if catalog_max is not None and catalog_max >= top:  # ids the admin never gave out: extra rows
         leaves += _descend(diff, lo=top, hi=catalog_max + 1, parts=ROOT_PARTS, leaf_rows=leaf_rows, top=True)[0]
     rest = dict(deleted)
+    deleted_ids = sorted(deleted)
     for lo, hi in leaves:
-        inside = {pid: v for pid, v in deleted.items() if lo <= pid < hi}
-        for pid in inside:
-            del rest[pid]
+        in_range = deleted_ids[bisect_left(deleted_ids, lo) : bisect_left(deleted_ids, hi)]
+        inside = {pid: rest.pop(pid) for pid in in_range}  # leaves never overlap
         catalog_rows = catalog_client.all_versions(page_size=page_size, after=max(lo - 1, 0), before=hi)
         _merge(diff, _admin_rows(inside, lo=lo, hi=hi), catalog_rows, count=False)
     held = catalog_client.versions_of(rest)

@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "product_outbox"
 PRUNE_EVERY_SECONDS = 60.0
 PRUNE_CHUNK = 5000
+# At most this many chunks per prune, then publishing again for PRUNE_AGAIN_SECONDS: a
+# backlog of a million published rows is pruned in steps of ~0.3 s, never in one stall
+# of the relay (docs/performance.md#a-million-products).
+PRUNE_MAX_CHUNKS = 10
+PRUNE_AGAIN_SECONDS = 1.0
 LAST_ERROR_MAX = 2000
 # A round that found this many events (not a full claim) saw a burst being committed: the
 # relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
@@ -181,16 +186,20 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     log_each_event(logger, task_id, events)
 
 
-def prune_published(retention_seconds: float) -> int:
-    """Delete published rows older than the retention, in chunks (short locks)."""
+def prune_published(retention_seconds: float, *, max_chunks: int | None = None) -> int:
+    """Delete published rows older than the retention, in chunks (short locks), at most
+    ``max_chunks`` of them (None: until none is left)."""
     total = 0
-    while True:
+    chunks = 0
+    while max_chunks is None or chunks < max_chunks:
         with connection.cursor() as cursor:
             cursor.execute(PRUNE_SQL, {"retention_seconds": retention_seconds, "chunk": PRUNE_CHUNK})
             deleted: int = cursor.rowcount
         total += deleted
+        chunks += 1
         if deleted < PRUNE_CHUNK:
-            return total
+            break
+    return total
 
 
 def seconds_until_next_due() -> float | None:
@@ -302,9 +311,11 @@ class Relay:
         now = time.monotonic()
         if now - self._last_prune >= PRUNE_EVERY_SECONDS:
             self._last_prune = now
-            deleted = prune_published(self.config.retention_seconds)
+            deleted = prune_published(self.config.retention_seconds, max_chunks=PRUNE_MAX_CHUNKS)
             if deleted:
                 logger.info("pruned %d published outbox events", deleted)
+            if deleted >= PRUNE_MAX_CHUNKS * PRUNE_CHUNK:  # more is left: go on soon, after a round
+                self._last_prune = now - PRUNE_EVERY_SECONDS + PRUNE_AGAIN_SECONDS
 
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.closed:

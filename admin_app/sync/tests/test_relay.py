@@ -335,6 +335,19 @@ def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch)
 
 
 @pytest.mark.timeout(60)
+def test_a_prune_stops_after_its_chunks_so_the_relay_never_stalls_on_a_large_backlog(monkeypatch) -> None:
+    monkeypatch.setattr("sync.relay.PRUNE_CHUNK", 2)
+    for _ in range(7):
+        make_product()
+    OutboxEvent.objects.update(published_at=timezone.now() - timedelta(hours=25))
+
+    assert prune_published(retention_seconds=24 * 3600, max_chunks=2) == 4
+    assert OutboxEvent.objects.count() == 3
+    assert prune_published(retention_seconds=24 * 3600, max_chunks=2) == 3
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.timeout(60)
 def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker_vhost, publisher, run_relay) -> None:
     config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0)
     first = make_product()

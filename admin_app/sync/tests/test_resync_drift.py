@@ -288,13 +288,18 @@ def test_range_differences_are_repaired_through_the_versioned_path(many_agreeing
     assert [(e.product_id, e.version, e.op) for e in resent] == [(stale.pk, 2, "upsert")]
 
 
-def test_checksum_parts_off_the_requested_grid_are_not_believed(fake_catalog) -> None:
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"lo": 3, "hi": 99, "rows": 1, "checksum": "1"},  # off the requested grid
+        {"lo": 0, "hi": 1, "rows": 5, "checksum": "1"},  # more rows than ids in the range
+        {"lo": 0, "hi": 1, "rows": 1, "checksum": 7},
+    ],
+)
+def test_checksum_parts_off_the_requested_grid_are_not_believed(fake_catalog, part) -> None:
     make_product()
     age_outbox()
-    fake_catalog.answers["/api/sync/checksums/"] = {
-        "parts": [{"lo": 3, "hi": 99, "rows": 1, "checksum": "1"}],
-        "max_id": 1,
-    }
+    fake_catalog.answers["/api/sync/checksums/"] = {"parts": [part], "max_id": 1}
 
     check = run_drift_check(grace_seconds=0)
 
