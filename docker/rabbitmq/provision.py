@@ -121,25 +121,18 @@ PUBLISHER = Permissions(configure=NOTHING, write=exactly(SYNC_EXCHANGE, EVENT_EX
 # docs/decisions/0016-least-privilege.md; a rejected message is dead-lettered by the
 # broker, not by the worker), retry with a countdown (delayed delivery), send events,
 # answer remote control and mingle/gossip with other workers. Not the dead letters.
+_WORKER_OWNS = matching(
+    *(re.escape(name) for name in SYNC_TOPOLOGY),
+    DELAYED_DELIVERY,
+    re.escape(EVENT_EXCHANGE),
+    EVENT_QUEUE,
+    re.escape(CONTROL_EXCHANGE),
+    re.escape(REPLY_EXCHANGE),
+    PROCESS_MAILBOX,
+)
 WORKER = Permissions(
-    configure=matching(
-        *(re.escape(name) for name in SYNC_TOPOLOGY),
-        DELAYED_DELIVERY,
-        re.escape(EVENT_EXCHANGE),
-        EVENT_QUEUE,
-        re.escape(CONTROL_EXCHANGE),
-        re.escape(REPLY_EXCHANGE),
-        PROCESS_MAILBOX,
-    ),
-    write=matching(
-        *(re.escape(name) for name in SYNC_TOPOLOGY),
-        DELAYED_DELIVERY,
-        re.escape(EVENT_EXCHANGE),
-        EVENT_QUEUE,
-        re.escape(CONTROL_EXCHANGE),
-        re.escape(REPLY_EXCHANGE),
-        PROCESS_MAILBOX,
-    ),
+    configure=_WORKER_OWNS,
+    write=_WORKER_OWNS,
     read=matching(
         re.escape(SYNC_EXCHANGE),
         re.escape(SYNC_QUEUE),

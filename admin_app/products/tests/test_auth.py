@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.hashers import MD5PasswordHasher
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from products.auth import check_throttle_settings
-from testkit.users import basic_auth
+from testkit.users import basic_auth, count_hashes
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +21,7 @@ LIST = "/api/products/"
 @pytest.fixture
 def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every password hash computed (the test settings' hasher), one entry each."""
-    computed: list[str] = []
-    original = MD5PasswordHasher.encode
-
-    def counting(self: MD5PasswordHasher, password: str, salt: str) -> str:
-        computed.append(password)
-        return original(self, password, salt)
-
-    monkeypatch.setattr(MD5PasswordHasher, "encode", counting)
-    return computed
+    return count_hashes(monkeypatch)
 
 
 @pytest.fixture
