@@ -121,8 +121,7 @@ PUBLISHER = Permissions(configure=NOTHING, write=exactly(SYNC_EXCHANGE, EVENT_EX
 # docs/decisions/0016-least-privilege.md; a rejected message is dead-lettered by the
 # broker, not by the worker), retry with a countdown (delayed delivery), send events,
 # answer remote control and mingle/gossip with other workers. Not the dead letters.
-_WORKER_OWNS = matching(
-    *(re.escape(name) for name in SYNC_TOPOLOGY),
+_WORKER_CELERY = (
     DELAYED_DELIVERY,
     re.escape(EVENT_EXCHANGE),
     EVENT_QUEUE,
@@ -130,20 +129,11 @@ _WORKER_OWNS = matching(
     re.escape(REPLY_EXCHANGE),
     PROCESS_MAILBOX,
 )
+_WORKER_OWNS = matching(*(re.escape(name) for name in SYNC_TOPOLOGY), *_WORKER_CELERY)
 WORKER = Permissions(
     configure=_WORKER_OWNS,
     write=_WORKER_OWNS,
-    read=matching(
-        re.escape(SYNC_EXCHANGE),
-        re.escape(SYNC_QUEUE),
-        re.escape(DEAD_LETTER_EXCHANGE),
-        DELAYED_DELIVERY,
-        re.escape(EVENT_EXCHANGE),
-        EVENT_QUEUE,
-        re.escape(CONTROL_EXCHANGE),
-        re.escape(REPLY_EXCHANGE),
-        PROCESS_MAILBOX,
-    ),
+    read=matching(re.escape(SYNC_EXCHANGE), re.escape(SYNC_QUEUE), re.escape(DEAD_LETTER_EXCHANGE), *_WORKER_CELERY),
 )
 # The catalog web (dead-letter page, `dead_letters`): reads, replays and purges the
 # dead letters; queue depths by passive declare. It cannot consume the sync queue.
