@@ -107,6 +107,8 @@ def test_a_message_that_kills_its_worker_every_time_is_dead_lettered_at_the_deli
                 break
             os.kill(child, signal.SIGKILL)
             killed.append(child)
+            # Until it is gone, the child still shows its socket: it would be counted twice.
+            wait_until(lambda gone=child: gone not in children(worker.pid), timeout=30, what="the killed child gone")
             if stream is None:  # other changes, committed while the crashing message loops
                 stream = stack.start_admin_action(
                     "flow", "stream", "--prefix", "flow", "--rate", "20", "--seconds", "8"
