@@ -39,7 +39,13 @@ VHOST = "product_sync"
 
 
 def queue_depth(stack: ComposeProject, queue: str) -> int:
-    return management(stack, f"/api/queues/{VHOST}/{queue}").json()["messages"]
+    # Just after a broker restart the management API lists a queue before its counts.
+    def counted() -> tuple[int] | None:
+        info = management(stack, f"/api/queues/{VHOST}/{queue}").json()
+        return (info["messages"],) if "messages" in info else None
+
+    (depth,) = wait_until(counted, timeout=30, interval=0.5, what=f"{queue}'s message count")
+    return depth
 
 
 def flower_get(stack: ComposeProject, path: str, **kwargs) -> requests.Response:
