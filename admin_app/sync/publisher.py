@@ -17,7 +17,7 @@ from kombu.message import Message
 from kombu.utils.json import dumps as kombu_dumps
 
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, encode_envelope
-from sync_contract.broker import amqp_channel, declared_depth
+from sync_contract.broker import QueueDepth, amqp_channel, declared_depth
 
 logger = logging.getLogger(__name__)
 
@@ -214,15 +214,15 @@ class Publisher:
             raise Returned(f"the broker returned the message unroutable: {self._returned}")
         return result.id
 
-    def queued_messages(self) -> int | None:
-        """Messages ready in the sync queue (a passive declare on the held connection), or
-        None when unknown (no connection held, or the declare failed)."""
+    def queue_depth(self) -> QueueDepth | None:
+        """Ready messages and consumers of the sync queue (a passive declare on the held
+        connection), or None when unknown (no connection held, or the declare failed)."""
         if self._connection is None:
             return None
         try:
             channel = amqp_channel(self._connection)  # its own channel: a failed declare closes it
             try:
-                return declared_depth(channel, SYNC_QUEUE).messages
+                return declared_depth(channel, SYNC_QUEUE)
             finally:
                 channel.close()
         except Exception as exc:  # noqa: BLE001 - unknown depth: publish as usual

@@ -31,29 +31,22 @@ from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from psycopg2.extensions import connection as PgConnection
 
-from sync.drift import PeriodicDriftCheck
+from sync.drift_check import PeriodicDriftCheck
+from sync.pacing import CatalogBacklog
+from sync.prune import OutboxPruner
 from sync.publisher import Publisher, PublishError
 from sync.relay_status import RelayStatusRecorder
-from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL, PRUNE_SQL
+from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL
 from sync_contract.logs import event_fields, log_each_event, log_one_event, product_versions
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "product_outbox"
-PRUNE_EVERY_SECONDS = 60.0
-PRUNE_CHUNK = 5000
-# At most this many chunks per prune, then publishing again for PRUNE_AGAIN_SECONDS: a
-# backlog of a million published rows is pruned in steps of ~0.3 s, never in one stall
-# of the relay (docs/performance.md#a-million-products).
-PRUNE_MAX_CHUNKS = 10
-PRUNE_AGAIN_SECONDS = 1.0
 LAST_ERROR_MAX = 2000
 # A round that found this many events (not a full claim) saw a burst being committed: the
 # relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
 # single edits never linger (docs/decisions/0005-batch-size-and-linger.md).
 BURST_EVENTS = 100
-# The sync queue's depth is read at most this often (a passive declare on the held connection).
-QUEUE_CHECK_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -186,22 +179,6 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     log_each_event(logger, task_id, events)
 
 
-def prune_published(retention_seconds: float, *, max_chunks: int | None = None) -> int:
-    """Delete published rows older than the retention, in chunks (short locks), at most
-    ``max_chunks`` of them (None: until none is left)."""
-    total = 0
-    chunks = 0
-    while max_chunks is None or chunks < max_chunks:
-        with connection.cursor() as cursor:
-            cursor.execute(PRUNE_SQL, {"retention_seconds": retention_seconds, "chunk": PRUNE_CHUNK})
-            deleted: int = cursor.rowcount
-        total += deleted
-        chunks += 1
-        if deleted < PRUNE_CHUNK:
-            break
-    return total
-
-
 def seconds_until_next_due() -> float | None:
     with connection.cursor() as cursor:
         cursor.execute(NEXT_DUE_SQL)
@@ -219,9 +196,10 @@ class Relay:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._listener: PgConnection | None = None
-        self._last_prune = 0.0
-        self._queue_checked = float("-inf")
-        self._queue_backed_up = False
+        self.pruner = OutboxPruner(config.retention_seconds)
+        self.backlog = CatalogBacklog(
+            publisher.queue_depth, config.backlog_messages, enabled=config.backlog_interval > 0
+        )
         self.status = RelayStatusRecorder()  # the admin's broker banner reads it
         self.drift = PeriodicDriftCheck.from_settings()  # a background thread, off the publishing path
 
@@ -247,7 +225,7 @@ class Relay:
                     round_started = time.monotonic()
                     result = relay_round(self.publisher, self.config)
                     self.status.record_round(result)
-                    self._maybe_prune()
+                    self.pruner.maybe_prune()
                     backlog = result.claimed == self.config.claim_size and not result.failed
                     burst = (
                         not backlog and not result.failed and self.config.linger > 0 and result.claimed >= BURST_EVENTS
@@ -267,11 +245,8 @@ class Relay:
                     self._close_db()
                     self._wait(db_backoff)
                     continue
-                if result.published and not backlog and self._catalog_behind():
-                    # The catalog is behind (a worker down, its database out): what the relay
-                    # publishes now waits in the queue anyway, so rounds go further apart and
-                    # the queue fills with fewer, fuller messages, drained faster
-                    # (docs/decisions/0021-recovery-timings.md).
+                if result.published and not backlog and self.backlog.behind():
+                    # The queue is not draining: rounds go further apart, fewer fuller messages (sync.pacing).
                     self._linger(round_started + self.config.backlog_interval - time.monotonic())
                 elif burst:
                     self._linger(self.config.linger)  # then claim what the burst committed meanwhile
@@ -290,32 +265,11 @@ class Relay:
             self._close_db()
             logger.info("relay stopped")
 
-    def _catalog_behind(self) -> bool:
-        """At least ``backlog_messages`` wait in the sync queue (read at most every QUEUE_CHECK_SECONDS)."""
-        if self.config.backlog_interval <= 0:
-            return False
-        now = time.monotonic()
-        if now - self._queue_checked >= QUEUE_CHECK_SECONDS:
-            self._queue_checked = now
-            messages = self.publisher.queued_messages()
-            self._queue_backed_up = messages is not None and messages >= self.config.backlog_messages
-        return self._queue_backed_up
-
     def _idle_timeout(self) -> float:
         due = seconds_until_next_due()
         if due is None:
             return self.config.poll_interval
         return min(self.config.poll_interval, due)
-
-    def _maybe_prune(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune >= PRUNE_EVERY_SECONDS:
-            self._last_prune = now
-            deleted = prune_published(self.config.retention_seconds, max_chunks=PRUNE_MAX_CHUNKS)
-            if deleted:
-                logger.info("pruned %d published outbox events", deleted)
-            if deleted >= PRUNE_MAX_CHUNKS * PRUNE_CHUNK:  # more is left: go on soon, after a round
-                self._last_prune = now - PRUNE_EVERY_SECONDS + PRUNE_AGAIN_SECONDS
 
     def _ensure_listener(self) -> None:
         if self._listener is None or self._listener.closed:

@@ -87,9 +87,9 @@ RELAY_LINGER = env_float("RELAY_LINGER", 0.02, allow_zero=True)
 # Seconds between the starts of two rounds that publish: edits committed meanwhile go out
 # together, one message instead of one each (sync.relay); 0: every NOTIFY starts a round.
 RELAY_ROUND_INTERVAL = env_float("RELAY_ROUND_INTERVAL", 0.05, allow_zero=True)
-# While at least RELAY_BACKLOG_MESSAGES messages wait in the sync queue (the catalog is
-# behind), rounds that publish start RELAY_BACKLOG_INTERVAL seconds apart: fewer, fuller
-# messages, which the worker drains faster once it is back (sync.relay); 0: off.
+# While at least RELAY_BACKLOG_MESSAGES messages wait in the sync queue and it does not
+# drain (the catalog is behind), rounds that publish start RELAY_BACKLOG_INTERVAL seconds
+# apart: fewer, fuller messages, drained faster once it is back (sync.pacing); 0: off.
 RELAY_BACKLOG_INTERVAL = env_float("RELAY_BACKLOG_INTERVAL", 0.5, allow_zero=True)
 RELAY_BACKLOG_MESSAGES = env_int("RELAY_BACKLOG_MESSAGES", 20)
 # Retry backoff after a failed publish: base * 2**attempts, capped, with equal jitter

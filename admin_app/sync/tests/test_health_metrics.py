@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from products.models import OutboxEvent
 from products.tests.factories import make_product
-from sync.drift import run_drift_check
+from sync.drift_check import run_drift_check
 from sync.relay import RoundResult
 from sync.relay_status import RelayStatusRecorder
 from sync_contract.celery_settings import CELERY_TASK_QUEUES

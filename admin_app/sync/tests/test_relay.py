@@ -23,8 +23,9 @@ from products.selectors import products_with_sync_state
 from products.services import product_delete, product_import, product_update
 from products.tests.factories import make_product
 from sync import publisher as publisher_module
+from sync.prune import prune_published
 from sync.publisher import Publisher
-from sync.relay import BURST_EVENTS, RelayConfig, prune_published, relay_round
+from sync.relay import BURST_EVENTS, RelayConfig, relay_round
 from sync_contract import SYNC_QUEUE, TASK_SYNC_PRODUCTS, validate_envelope
 from testkit.broker import REFUSING_URL, Vhost
 from testkit.django_fixtures import PointAt
@@ -318,7 +319,7 @@ def test_after_the_broker_is_back_failed_rows_are_published(
 
 @pytest.mark.timeout(60)
 def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch) -> None:
-    monkeypatch.setattr("sync.relay.PRUNE_CHUNK", 2)  # exercise the chunk loop with a few rows
+    monkeypatch.setattr("sync.prune.PRUNE_CHUNK", 2)  # exercise the chunk loop with a few rows
     for _ in range(7):
         make_product()
     ids = list(OutboxEvent.objects.order_by("id").values_list("id", flat=True))
@@ -336,7 +337,7 @@ def test_prune_deletes_only_published_rows_older_than_the_retention(monkeypatch)
 
 @pytest.mark.timeout(60)
 def test_a_prune_stops_after_its_chunks_so_the_relay_never_stalls_on_a_large_backlog(monkeypatch) -> None:
-    monkeypatch.setattr("sync.relay.PRUNE_CHUNK", 2)
+    monkeypatch.setattr("sync.prune.PRUNE_CHUNK", 2)
     for _ in range(7):
         make_product()
     OutboxEvent.objects.update(published_at=timezone.now() - timedelta(hours=25))

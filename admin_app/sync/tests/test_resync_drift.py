@@ -12,7 +12,8 @@ from django.utils import timezone
 from products.models import OutboxEvent, Product
 from products.services import product_delete, product_update
 from products.tests.factories import make_product
-from sync.drift import KINDS, PeriodicDriftCheck, find_differences, run_drift_check
+from sync.drift import KINDS, find_differences
+from sync.drift_check import PeriodicDriftCheck, run_drift_check
 from sync.models import DriftCheck
 from sync_contract.checksums import step_of
 from testkit.waiting import wait_until

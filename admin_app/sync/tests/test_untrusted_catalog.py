@@ -11,7 +11,7 @@ from django.utils import timezone
 from products.models import OutboxEvent, Product
 from products.tests.factories import make_product
 from sync import catalog_client
-from sync.drift import MAX_JUMP, run_drift_check
+from sync.drift_check import MAX_JUMP, run_drift_check
 from sync.models import DriftCheck
 
 pytestmark = pytest.mark.django_db

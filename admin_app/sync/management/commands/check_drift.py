@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sync.drift import KINDS, run_drift_check
+from sync.drift import KINDS
+from sync.drift_check import run_drift_check
 
 
 class Command(BaseCommand):
