@@ -1,10 +1,12 @@
 """Django settings both services share, for every environment.
 
 ``from sync_contract.django_settings import *`` in a service's base settings; the service
-adds its own apps, URLs, database, static root and API policy.
+adds its own apps, database and API policy, and its names from ``per_service``.
 """
 
 import os
+from pathlib import Path
+from typing import Any
 
 from sync_contract.env import env_choice
 
@@ -94,3 +96,24 @@ LOGGING = {
 }
 
 __all__ = [name for name in dir() if name.isupper()]
+
+
+def per_service(prefix: str, *, project: str, base_dir: Path) -> dict[str, Any]:
+    """The settings that name one service: URL conf, WSGI application, static root, the
+    session and CSRF cookie names, and the database cache.
+
+    Both services may be served from one host (cookies ignore the port): each has its own
+    cookie names, so logging in to one never logs the same browser out of the other. The
+    throttles' counts must be shared by every web process of a service: Django's database
+    cache, in the service's own table (a per-process cache would multiply each rate).
+    """
+    return {
+        "ROOT_URLCONF": f"{project}.urls",
+        "WSGI_APPLICATION": f"{project}.wsgi.application",
+        "STATIC_ROOT": base_dir / "staticfiles",
+        "SESSION_COOKIE_NAME": f"{prefix}_sessionid",
+        "CSRF_COOKIE_NAME": f"{prefix}_csrftoken",
+        "CACHES": {
+            "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": f"{prefix}_cache"}
+        },
+    }

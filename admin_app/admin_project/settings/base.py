@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
-from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS
+from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS, per_service
 from sync_contract.env import database_from_env, env_basic_auth, env_bool, env_float, env_int
 from sync_contract.events import MAX_BATCH
 
@@ -15,21 +15,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # sync first: its templates add the broker banner to every admin page and the sync health link.
 INSTALLED_APPS = ["sync", "products", *SHARED_APPS, "rest_framework.authtoken"]
 
-ROOT_URLCONF = "admin_project.urls"
-WSGI_APPLICATION = "admin_project.wsgi.application"
-
 DATABASES = {"default": database_from_env("ADMIN_DATABASE_URL", "postgres://127.0.0.1:5432/admin_app")}
 
-STATIC_ROOT = BASE_DIR / "staticfiles"
-
-# The password throttle's counts (products.auth) must be shared by every worker process:
-# the database, no other service (a process-local cache fails the check products.E001).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "admin_cache"}}
-
-# Both services may be served from one host (cookies ignore the port): each has its own
-# cookie names, so logging in to one never logs the same browser out of the other.
-SESSION_COOKIE_NAME = "admin_sessionid"
-CSRF_COOKIE_NAME = "admin_csrftoken"
+# The password throttle's counts (products.auth) live in the database cache (a
+# process-local cache fails the check products.E001).
+globals().update(per_service("admin", project="admin_project", base_dir=BASE_DIR))
 
 REST_FRAMEWORK = {
     # Basic first: an anonymous request then gets 401 with a WWW-Authenticate

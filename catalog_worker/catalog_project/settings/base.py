@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sync_contract.celery_settings import *  # noqa: F403  (the shared CELERY_* settings)
 from sync_contract.django_settings import *  # noqa: F403  (middleware, templates, i18n, logging)
-from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS
+from sync_contract.django_settings import SHARED_APPS, SPECTACULAR_SETTINGS, per_service
 from sync_contract.env import database_from_env, env_basic_auth, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -15,22 +15,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # catalog first: its templates link the dead-letter page from the admin's index.
 INSTALLED_APPS = ["catalog", *SHARED_APPS, "django_celery_results"]
 
-ROOT_URLCONF = "catalog_project.urls"
-WSGI_APPLICATION = "catalog_project.wsgi.application"
-
 DATABASES = {"default": database_from_env("CATALOG_DATABASE_URL", "postgres://127.0.0.1:5432/catalog")}
 
-STATIC_ROOT = BASE_DIR / "staticfiles"
-
-# The API throttles' counts (catalog.api_access) and the /metrics password throttle must be
-# shared by every gunicorn worker: the database, as the admin's (a per-process cache would
-# multiply each rate by the number of workers).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "catalog_cache"}}
-
-# Both services may be served from one host (cookies ignore the port): each has its own
-# cookie names, so logging in to one never logs the same browser out of the other.
-SESSION_COOKIE_NAME = "catalog_sessionid"
-CSRF_COOKIE_NAME = "catalog_csrftoken"
+# The API throttles' counts (catalog.api_access) and the /metrics password throttle live
+# in the database cache every gunicorn worker shares.
+globals().update(per_service("catalog", project="catalog_project", base_dir=BASE_DIR))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
