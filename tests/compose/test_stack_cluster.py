@@ -1,6 +1,6 @@
 """The `cluster` profile of docker-compose.yml, run for real: three broker containers.
 
-The stack starts with the four lines README's "Scaling out" gives for .env; then staff
+The stack starts with the four lines docs/deployment.md ("Three brokers") gives for .env; then staff
 edit through the admin API while the container of the node that leads the quorum
 queue is killed (docker kill: SIGKILL, no goodbye to the cluster or the clients).
 Every client lists the three nodes in its broker URL and fails over by itself.

@@ -44,7 +44,7 @@ TEST_SECRETS = {
     "FLOWER_BASIC_AUTH": "flower:flower-login-test-pw",
     "DJANGO_SUPERUSER_PASSWORD": "staff-test-pw",
 }
-# What .env needs on top for the cluster profile (README, "Scaling out").
+# What .env needs on top for the cluster profile (docs/deployment.md, "Three brokers").
 CLUSTER_SETTINGS = {
     "COMPOSE_PROFILES": "cluster",
     "BROKER_CLUSTER_SIZE": "3",

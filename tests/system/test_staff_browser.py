@@ -2,9 +2,9 @@
 
 Log in to the admin, create a product and watch it reach "applied", edit it, delete it,
 open the sync health page and Flower's task list. Screenshots go to
-test-artifacts/browser/ (two of them are in docs/ for the README).
+test-artifacts/browser/ (two of them are in docs/, shown by docs/operations.md).
 
-Needs /usr/bin/chromium (apt-get install chromium; see README, Tests); Playwright's own
+Needs /usr/bin/chromium (apt-get install chromium; see README, Requirements); Playwright's own
 browser download is not used.
 """
 
