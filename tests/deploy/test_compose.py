@@ -28,7 +28,7 @@ PROCESS_SERVICES = {"admin-web", "admin-relay", "catalog-web", "catalog-worker",
 ONE_SHOTS = {"migrate", "rabbitmq-init"}
 BROKERS = {"rabbitmq", "rabbitmq-2", "rabbitmq-3"}
 DATABASES = {"admin-db": "admin_app", "catalog-db": "catalog"}
-# DESIGN.md's public interface: what is published, and where.
+# The public interface of docs/deployment.md ("What is published"): what is published, and where.
 PUBLISHED = {
     "admin-web": ["127.0.0.1:8000:8000"],
     "catalog-web": ["127.0.0.1:8001:8001"],

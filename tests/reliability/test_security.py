@@ -228,7 +228,7 @@ SECRET_PATTERNS = {
     "URL with a password": re.compile(r"[a-z+]+://[^\s:/@'\"]+:([^\s@'\"$<{}]+)@"),
     "assigned secret": re.compile(r"(?i)(secret_key|password|passwd|token)\s*[:=]\s*['\"]([^'\"\s$]{12,})['\"]"),
 }
-# Local-development values, documented as such (DESIGN.md: guest:guest is the local broker).
+# Local-development values, documented as such (docs/deployment.md, CELERY_BROKER_URL: guest:guest is the local broker).
 ALLOWED_SECRETS = {
     "guest",
     "password",

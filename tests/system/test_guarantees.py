@@ -1,4 +1,4 @@
-"""One failing-if-broken test per guarantee of DESIGN.md, each against real processes.
+"""One failing-if-broken test per guarantee of docs/architecture.md ("Guarantees"), each against real processes.
 
 Tests that stop the broker run their own throw-away RabbitMQ node; the others use
 their own vhost on the machine's broker and their own databases.
