@@ -1,4 +1,4 @@
-"""The admin's "Import products" page: a CSV upload through ``product_import``, all or nothing."""
+"""The admin's "Import products" page: a CSV upload through ``product_import`` (any invalid row: nothing written)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from products.import_formats import read_csv
-from products.services import ImportRejected, RowError, product_import
+from products.services import ImportRejected, ImportStopped, RowError, product_import
 
 IMPORT_PERMISSIONS = ("products.add_product", "products.change_product")
 
@@ -27,7 +27,7 @@ def import_page(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("importing takes the add and change product permissions")
     form = ImportForm(request.POST or None, request.FILES or None)
     errors: list[RowError] = []
-    count = 0
+    count, stopped = 0, ""
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", newline="")
@@ -35,6 +35,8 @@ def import_page(request: HttpRequest) -> HttpResponse:
             result = product_import(rows=read_csv(text))
         except ImportRejected as exc:
             errors, count = exc.row_errors, exc.count
+        except ImportStopped as exc:
+            stopped = str(exc)
         except UnicodeDecodeError as exc:
             errors, count = [RowError(0, "file", f"not UTF-8 text (byte {exc.start})")], 1
         else:
@@ -50,5 +52,6 @@ def import_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "errors": errors,
         "count": count,
+        "stopped": stopped,
     }
     return TemplateResponse(request, "products/import.html", context)

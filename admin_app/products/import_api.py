@@ -1,8 +1,10 @@
-"""``POST /api/products/import/``: a JSON array or an NDJSON body, imported all or nothing.
+"""``POST /api/products/import/``: a JSON array or an NDJSON body, validated whole, applied in chunks.
 
 The same service as ``manage.py import_products``. Answers 200 with the counts; 400
 ``{"errors": [{"line", "field", "message"}], "count": total}`` when anything is invalid
-(nothing written); 413 above ``PRODUCT_IMPORT_MAX_BYTES``; 415 for another body type.
+(nothing written); 409 ``{"detail", "applied", "total"}`` when the database failed while
+applying (the first ``applied`` rows are in; the same body again completes it); 413
+above ``PRODUCT_IMPORT_MAX_BYTES``; 415 for another body type.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from rest_framework.views import APIView
 
 from products.import_formats import read_json_array, read_json_lines
 from products.permissions import CanImportProducts
-from products.services import ImportRejected, product_import
+from products.services import ImportRejected, ImportStopped, product_import
 from products.token_api import DetailSerializer
 
 JSON, NDJSON = "application/json", "application/x-ndjson"
+
+
+class ImportStoppedSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    applied = serializers.IntegerField(help_text="rows applied (committed) before the failure")
+    total = serializers.IntegerField(help_text="rows in the import")
 
 
 class ImportResultSerializer(serializers.Serializer[Any]):
@@ -56,7 +64,12 @@ class ProductImportView(APIView):
             JSON: {"type": "array", "items": {"$ref": "#/components/schemas/ProductRequest"}},
             NDJSON: {"type": "string", "description": "one product object per line"},
         },
-        responses={200: ImportResultSerializer, 400: ImportErrorsSerializer, 413: DetailSerializer},
+        responses={
+            200: ImportResultSerializer,
+            400: ImportErrorsSerializer,
+            409: ImportStoppedSerializer,
+            413: DetailSerializer,
+        },
         examples=[OpenApiExample("two products", [{"sku": "MUG-1", "title": "Mug", "price": "12.50"}])],
     )
     def post(self, request: Request) -> Response:
@@ -83,4 +96,7 @@ class ProductImportView(APIView):
         except ImportRejected as exc:
             errors = [{"line": e.line, "field": e.field, "message": e.message} for e in exc.row_errors]
             return Response({"errors": errors, "count": exc.count}, status.HTTP_400_BAD_REQUEST)
+        except ImportStopped as exc:
+            body = {"detail": str(exc), "applied": exc.applied, "total": exc.total}
+            return Response(body, status.HTTP_409_CONFLICT)
         return Response({"created": result.created, "updated": result.updated, "unchanged": result.unchanged})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from products import sql
@@ -112,10 +112,13 @@ def product_delete_many(*, product_ids: Iterable[int]) -> int:
     return count
 
 
-# --- Imports: many products in one transaction, all or nothing ------------------------
+# --- Imports: every row validated first, then applied in chunks ------------------------
 
 # Rows per json batch: one statement each; memory holds one batch at a time.
 IMPORT_BATCH = 5000
+# Rows per apply transaction of a spooled import: the relay publishes a chunk while the
+# next commits (docs/decisions/0024-import-commits-in-chunks.md).
+IMPORT_APPLY_CHUNK = 5000
 # Errors an import reports (it counts them all).
 MAX_IMPORT_ERRORS = 100
 
@@ -151,6 +154,17 @@ class ImportRejected(ValidationError):
         self.row_errors, self.count = errors, count
 
 
+class ImportStopped(Exception):
+    """The database failed while applying: the first ``applied`` of ``total`` rows are committed."""
+
+    def __init__(self, applied: int, total: int, error: DatabaseError) -> None:
+        super().__init__(
+            f"import stopped after {applied} of {total} rows were applied: "
+            f"{(str(error).strip() or type(error).__name__).splitlines()[0]}; run it again to apply the rest"
+        )
+        self.applied, self.total, self.error = applied, total, error
+
+
 class _Errors:
     def __init__(self) -> None:
         self.shown: list[RowError] = []
@@ -183,7 +197,6 @@ def _batches(rows: Iterable[SourceRow], errors: _Errors) -> Iterator[list[dict[s
     yield batch
 
 
-@transaction.atomic
 def product_import(
     *, rows: Iterable[dict[str, Any] | SourceRow], progress: Callable[[int], None] | None = None
 ) -> ImportResult:
@@ -192,45 +205,82 @@ def product_import(
     Each row is a whole product (description, image_url and is_active default as on
     create). Per row the outcome is that of product_create / product_update: a new sku is
     created at version 1, a changed one gets version + 1, each with one outbox event;
-    a row identical to the product is left alone (no version, no event). All or
-    nothing: any invalid row, or a sku given twice, writes nothing and raises
-    ``ImportRejected`` listing the errors by line and field. ``rows`` may be any
+    a row identical to the product is left alone (no version, no event). Every row is
+    validated before any is written: any invalid row, or a sku given twice, writes
+    nothing and raises ``ImportRejected`` listing the errors by line and field. Then the
+    rows are applied in sku order, IMPORT_APPLY_CHUNK rows per transaction (one
+    transaction for an import of one batch); a database failure there raises
+    ``ImportStopped``: earlier chunks stay committed, and running the same rows again
+    completes the import (the applied rows are identical by then). ``rows`` may be any
     iterable: it is read once, a batch at a time (memory stays flat); ``progress`` gets
     the number of rows read after each batch.
     """
     errors, read, spooled, now = _Errors(), 0, False, timezone.now()
     first: list[dict[str, Any]] = []
-    with connection.cursor() as cursor:
-        for batch in _batches(_numbered(rows), errors):
-            read += len(batch)
-            if progress is not None:
-                progress(read)
-            if not first and not spooled:
-                first = batch
-                continue
-            # The driver's cursor: with DEBUG on, Django's would keep every batch in its query log.
-            raw = cursor.cursor
-            if not spooled:  # more than one batch: spool them all, apply at the end
-                cursor.execute(sql.SPOOL_CREATE_SQL)
-                raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
-                spooled, first = True, []
-            if batch:
-                raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
-        if not errors.count:
-            _duplicate_skus(cursor, first, spooled, errors)
-        if errors.count:
-            raise ImportRejected(errors.shown, errors.count)
-        if spooled:
-            cursor.execute(sql.IMPORT_SPOOL_SQL, {"now": now})
-        elif first:
-            first.sort(key=lambda r: r["sku"])  # one lock order: concurrent imports do not deadlock
-            cursor.execute(sql.IMPORT_SQL, {"rows": json.dumps(first), "now": now})
-        else:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:  # reading: nothing written but the spool
+            for batch in _batches(_numbered(rows), errors):
+                read += len(batch)
+                if progress is not None:
+                    progress(read)
+                if not first and not spooled:
+                    first = batch
+                    continue
+                # The driver's cursor: with DEBUG on, Django's would keep every batch in its query log.
+                raw = cursor.cursor
+                if not spooled:  # more than one batch: spool them all, apply them at the end
+                    cursor.execute(sql.SPOOL_CREATE_SQL)
+                    raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
+                    spooled, first = True, []
+                if batch:
+                    raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
+            if not errors.count:
+                _duplicate_skus(cursor, first, spooled, errors)
+            if errors.count:
+                raise ImportRejected(errors.shown, errors.count)
+        if not spooled and not first:
             return ImportResult(created=0, updated=0)
-        created, updated = cursor.fetchone()
+        created, updated = _apply_spool(read, now) if spooled else _apply_batch(first, now)
+    finally:
         if spooled:
-            cursor.execute(sql.SPOOL_DROP_SQL)
+            _drop_spool()
     return ImportResult(created=created, updated=updated, unchanged=read - created - updated)
+
+
+def _apply_batch(rows: list[dict[str, Any]], now: Any) -> tuple[int, int]:
+    rows.sort(key=lambda r: r["sku"])  # one lock order: concurrent imports do not deadlock
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql.IMPORT_SQL, {"rows": json.dumps(rows), "now": now})
+            created, updated = cursor.fetchone()
+    except DatabaseError as exc:
+        raise ImportStopped(0, len(rows), exc) from exc
+    return int(created), int(updated)
+
+
+def _apply_spool(total: int, now: Any) -> tuple[int, int]:
+    """Apply the spool chunk by chunk, in sku order, committing each."""
+    created = updated = applied = 0
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SPOOL_CHUNKS_SQL, {"chunk": IMPORT_APPLY_CHUNK})
+            after = None
+            for upto, through in cursor.fetchall():
+                with transaction.atomic(), connection.cursor() as chunk:
+                    chunk.execute(sql.IMPORT_CHUNK_SQL, {"after": after, "upto": upto, "now": now})
+                    new, changed = chunk.fetchone()
+                created, updated, applied, after = created + new, updated + changed, through, upto
+    except DatabaseError as exc:
+        raise ImportStopped(applied, total, exc) from exc
+    return created, updated
+
+
+def _drop_spool() -> None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SPOOL_DROP_SQL)
+    except DatabaseError:
+        pass  # the connection is gone, and its temporary table with it
 
 
 def _duplicate_skus(cursor: Any, rows: list[dict[str, Any]], spooled: bool, errors: _Errors) -> None:

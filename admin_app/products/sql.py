@@ -70,13 +70,15 @@ _BATCH = """json_to_recordset(%(rows)s::json) AS b(
 IMPORT_SQL = _IMPORT_FROM.format(source=_BATCH)
 
 # A large import streams its cleaned rows into this temporary table batch by batch, so
-# memory stays flat, then applies them in one statement and drops it (inside an outer
-# transaction ON COMMIT would come too late for a second import).
+# memory stays flat, then applies them in chunks, each its own transaction: the table
+# lives as long as the session (ON COMMIT PRESERVE ROWS), across the chunks' commits,
+# and is dropped at the end. A table left by an import that died on this connection goes first.
 SPOOL_CREATE_SQL = """
+    DROP TABLE IF EXISTS product_import_spool;
     CREATE TEMPORARY TABLE product_import_spool (
         line bigint NOT NULL, sku text, title text, description text, price numeric, image_url text,
         is_active boolean
-    ) ON COMMIT DROP
+    )
 """
 SPOOL_INSERT_SQL = """
     INSERT INTO product_import_spool (line, sku, title, description, price, image_url, is_active)
@@ -91,8 +93,21 @@ SPOOL_DUPLICATES_SQL = """
      ORDER BY lines[1]
      LIMIT %(limit)s
 """
-IMPORT_SPOOL_SQL = _IMPORT_FROM.format(source="product_import_spool")
-SPOOL_DROP_SQL = "DROP TABLE product_import_spool"
+# The chunks, in sku order (the lock order of every import): the last sku of each and
+# the rows read up to it. An index and statistics make each chunk a range scan.
+SPOOL_CHUNKS_SQL = """
+    CREATE INDEX ON product_import_spool (sku);
+    ANALYZE product_import_spool;
+    SELECT sku, n FROM (SELECT sku, row_number() OVER (ORDER BY sku) AS n, count(*) OVER () AS total
+                          FROM product_import_spool) AS s
+     WHERE n %% %(chunk)s = 0 OR n = total
+     ORDER BY n
+"""
+IMPORT_CHUNK_SQL = _IMPORT_FROM.format(
+    source="""(SELECT * FROM product_import_spool
+                WHERE (%(after)s::text IS NULL OR sku > %(after)s) AND sku <= %(upto)s) AS s"""
+)
+SPOOL_DROP_SQL = "DROP TABLE IF EXISTS product_import_spool"
 
 # The products as they are, without a write: each event carries the current version and,
 # as occurred_at, the product's last change (so the catalog's lag figure stays true).

@@ -1,7 +1,9 @@
 """``manage.py import_products PATH``: products from a CSV (header row) or JSON Lines file; ``-`` reads stdin.
 
-Upsert by sku through ``products.services.product_import``: all or nothing, every
-error listed by line and field, memory flat whatever the size. A progress bar on a
+Upsert by sku through ``products.services.product_import``: one invalid row and nothing
+is written (every error listed by line and field); valid rows are applied in chunks, so
+a failure while applying names how many were applied and running the file again
+completes it. Memory flat whatever the size. A progress bar on a
 terminal, a summary line at the end.
 """
 
@@ -19,13 +21,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from products.import_formats import FORMATS, read_csv, read_json_lines
-from products.services import ImportRejected, product_import
+from products.services import ImportRejected, ImportStopped, product_import
 
 READERS = {"csv": read_csv, "jsonl": read_json_lines}
 
 
 class Command(BaseCommand):
-    help = "Import products (upsert by sku) from a CSV or JSON Lines file, or '-' for stdin; all or nothing."
+    help = "Import products (upsert by sku) from a CSV or JSON Lines file, or '-' for stdin; a bad row: none written."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", help="the file, or - for stdin")
@@ -51,6 +53,8 @@ class Command(BaseCommand):
             if exc.count > len(exc.row_errors):
                 self.stderr.write(f"... and {exc.count - len(exc.row_errors)} more")
             raise CommandError(f"{exc.count} error{'s' if exc.count != 1 else ''}: nothing imported") from exc
+        except ImportStopped as exc:
+            raise CommandError(str(exc)) from exc
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path}: not UTF-8 text (byte {exc.start}): nothing imported") from exc
         finally:
