@@ -1,4 +1,4 @@
-"""POST /api/products/import/: a JSON array or NDJSON, all or nothing, errors by line, a size limit."""
+"""POST /api/products/import/: a JSON array or NDJSON, a bad row writes nothing, errors by line, a size limit."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""manage.py import_products: CSV and JSON Lines, upsert by sku, all or nothing, a summary."""
+"""manage.py import_products: CSV and JSON Lines, upsert by sku, a bad row writes nothing, a summary."""
 
 from __future__ import annotations
 
