@@ -17,6 +17,8 @@ from sync_contract.broker import QueueDepth
 
 # The sync queue's depth is read at most this often (a passive declare on the held connection).
 QUEUE_CHECK_SECONDS = 0.5
+# A reading older than this (no round published meanwhile) is not compared with the next one.
+READING_STALE_SECONDS = 2 * QUEUE_CHECK_SECONDS
 
 
 def not_draining(previous: QueueDepth | None, current: QueueDepth | None, threshold: int) -> bool:
@@ -32,10 +34,18 @@ def not_draining(previous: QueueDepth | None, current: QueueDepth | None, thresh
 class CatalogBacklog:
     """Reads the queue's depth at most every QUEUE_CHECK_SECONDS and keeps the last verdict."""
 
-    def __init__(self, read_depth: Callable[[], QueueDepth | None], threshold: int, *, enabled: bool) -> None:
+    def __init__(
+        self,
+        read_depth: Callable[[], QueueDepth | None],
+        threshold: int,
+        *,
+        enabled: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._read_depth = read_depth
         self._threshold = threshold
         self._enabled = enabled
+        self._clock = clock
         self._checked = float("-inf")
         self._previous: QueueDepth | None = None
         self._behind = False
@@ -43,10 +53,11 @@ class CatalogBacklog:
     def behind(self) -> bool:
         if not self._enabled:
             return False
-        now = time.monotonic()
+        now = self._clock()
         if now - self._checked >= QUEUE_CHECK_SECONDS:
+            previous = self._previous if now - self._checked <= READING_STALE_SECONDS else None
             self._checked = now
             current = self._read_depth()
-            self._behind = not_draining(self._previous, current, self._threshold)
+            self._behind = not_draining(previous, current, self._threshold)
             self._previous = current
         return self._behind
