@@ -5,7 +5,9 @@ each as the tutorial's admin view: per change first the product saved in the
 admin's own database (one INSERT, committed: Django's ``save()`` in autocommit), then
 one persistent message published with a publisher confirm (``confirm_delivery``:
 ``basic_publish`` returns once the broker has it). ``--admin-db ''`` and
-``--clients 1`` are the reference before decision 0022.
+``--clients 1`` are the reference before decision 0022. ``--rate R`` paces the clients
+together at R changes/s (change i due at start + i / R), as the steady scenario's producer
+is paced; without it they publish as fast as they can.
 Consumer: one process; for each message, a single-row versioned upsert in its own
 transaction, then the ack. Same broker, same PostgreSQL, its own vhost, queue,
 database and table.
@@ -115,6 +117,10 @@ def produce_some(args, k: int, errors: list[BaseException]) -> None:
         channel.confirm_delivery()
         persistent = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, content_type="application/json")
         for i in range(k, args.count, args.clients):
+            if args.rate:
+                wait = args.base + i / args.rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             change = event(i, args.prefix)
             if admin_db is not None:
                 with admin_db.cursor() as cursor:
@@ -134,6 +140,7 @@ def produce(args) -> None:
     """``args.clients`` concurrent clients, as concurrent staff requests would be."""
     errors: list[BaseException] = []
     threads = [threading.Thread(target=produce_some, args=(args, k, errors)) for k in range(args.clients)]
+    args.base = time.monotonic() + 0.05
     started = time.time()
     for thread in threads:
         thread.start()
@@ -195,6 +202,7 @@ def main() -> None:
     p.add_argument("--prefix", default="ref")
     p.add_argument("--admin-db", default="", help="the admin's database; empty: no admin-side save")
     p.add_argument("--clients", type=int, default=1, help="concurrent producers, each with its own connections")
+    p.add_argument("--rate", type=float, default=0.0, help="changes/s from all clients together; 0: unpaced")
     c = sub.add_parser("consume")
     c.add_argument("--db", required=True)
     c.add_argument("--prefetch", type=int, default=100)

@@ -19,6 +19,9 @@ Scenarios (``--only``/``--skip``, comma-separated):
   reference  the tutorial's design with pika: one persistent, confirmed message per
              change, one consumer, single-row upsert then ack; same N, same broker
              and PostgreSQL.
+  reference_steady  the same design paced at steady's rate, for as long, from as many
+             clients: its CPU per change is what steady's is held against (selecting
+             steady runs it too; decision 0026).
   memory     peak RSS of the relay and of each worker process during bulk and drain
              (measured while those run; selecting it alone runs bulk).
   capacity   single-change transactions at a rising rate (100, 200, 400, … /s) until
@@ -57,8 +60,9 @@ from bench.stats import verdict
 from testkit.broker import Broker
 from testkit.paths import REPO
 
-ALL = ("bulk", "drain", "steady", "reference", "memory", "api", "capacity", "import", "api_token")
-ORDER = ("bulk", "reference", "import", "drain", "steady", "capacity", "api", "api_token")  # bulk beside its reference
+ALL = ("bulk", "drain", "steady", "reference", "reference_steady", "memory", "api", "capacity", "import", "api_token")
+# bulk beside its reference, steady beside the reference at its rate
+ORDER = ("bulk", "reference", "import", "drain", "steady", "reference_steady", "capacity", "api", "api_token")
 RESULTS = REPO / "bench" / "results"
 
 TARGETS = {
@@ -267,6 +271,14 @@ def line_reference(r: dict, bulk: dict | None) -> str:
     )
 
 
+def line_reference_steady(r: dict) -> str:
+    return (
+        f"reference_steady {fmt(r['count'])} changes at {r['rate_offered']:.0f}/s from {r['clients']} clients "
+        f"(achieved {r['achieved_rate']:.1f}/s), the reference's design paced as steady: save->applied "
+        f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
+    )
+
+
 def line_memory(results: dict) -> str:
     parts = []
     for name in ("bulk", "drain"):
@@ -422,11 +434,14 @@ def main(argv: list[str] | None = None) -> int:
         todo.add("bulk")
     if "capacity" in todo:
         todo.add("reference")
+    if "steady" in todo:
+        todo.add("reference_steady")
     runners = {
         "bulk": lambda: bulk(res, opts),
         "drain": lambda: bulk(res, opts, drain=True),
         "steady": lambda: steady(res, opts),
         "reference": lambda: reference(res, opts),
+        "reference_steady": lambda: reference(res, opts, paced=True),
         "api": lambda: api(res, opts),
         "capacity": lambda: capacity(res, opts),
         "import": lambda: import_file(res, opts),
@@ -468,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 "drain": lambda: line_drain(results["drain"]),
                 "steady": lambda: line_steady(results["steady"]),
                 "reference": lambda: line_reference(results["reference"], results.get("bulk")),
+                "reference_steady": lambda: line_reference_steady(results["reference_steady"]),
                 "api": lambda: line_api(results["api"]),
                 "capacity": lambda: line_capacity(results["capacity"], results.get("reference")),
                 "import": lambda: line_import(results["import"], results.get("bulk")),

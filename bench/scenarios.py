@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 
@@ -429,18 +430,24 @@ def steady(res: Resources, opts: Options) -> dict:
 # --- reference (raw AMQP, pika) ---------------------------------------------------------
 
 
-def reference(res: Resources, opts: Options) -> dict:
-    count = opts.ref_count or opts.bulk_count
-    db = res.database(f"bench_ref_{res.run_id}")
+def reference(res: Resources, opts: Options, *, paced: bool = False) -> dict:
+    """The tutorial's design as fast as its producers go; ``paced``: at the steady scenario's
+    rate, for as long, from as many clients (what the same single edits cost it, decision 0026)."""
+    count = int(opts.steady_rate * opts.steady_seconds) if paced else (opts.ref_count or opts.bulk_count)
+    name = "reference_steady" if paced else "reference"
+    tag = "refs" if paced else "ref"
+    db = res.database(f"bench_{tag}_{res.run_id}")
     conn = pg_connect(db)
     with conn.cursor() as cur:
         from bench.reference import CREATE_TABLE_SQL
 
         cur.execute(CREATE_TABLE_SQL)
     conn.close()
-    producer_args = ["--clients", str(opts.ref_clients)]
+    producer_args = ["--clients", str(opts.steady_clients if paced else opts.ref_clients)]
+    if paced:
+        producer_args += ["--rate", str(opts.steady_rate)]
     if opts.ref_admin_save:
-        admin_db = res.database(f"bench_refadmin_{res.run_id}")
+        admin_db = res.database(f"bench_{tag}admin_{res.run_id}")
         conn = pg_connect(admin_db)
         with conn.cursor() as cur:
             from bench.reference import CREATE_ADMIN_TABLE_SQL
@@ -449,15 +456,15 @@ def reference(res: Resources, opts: Options) -> dict:
         conn.close()
         producer_args += ["--admin-db", admin_db]
     broker = res.shared_broker
-    vhost = res.vhost(broker, f"bench-{res.run_id}-ref")
+    vhost = res.vhost(broker, f"bench-{res.run_id}-{tag}")
     url = broker.url(vhost)
-    log_dir = res.log_root / "reference"
+    log_dir = res.log_root / name
     log_dir.mkdir(parents=True, exist_ok=True)
     ready, out = log_dir / "consumer.ready", log_dir / "producer.json"
     common = ["--amqp", url, "--count", str(count), "--queue-type", opts.ref_queue_type]
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "PYTHONUNBUFFERED": "1"}
     consumer = res.popen(
-        "reference-consumer",
+        f"{name}-consumer",
         [
             sys.executable,
             "-m",
@@ -476,20 +483,16 @@ def reference(res: Resources, opts: Options) -> dict:
     deadline = time.monotonic() + 30
     while not ready.exists():
         if consumer.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("reference consumer did not start; see reference-consumer.log")
+            raise RuntimeError(f"{name} consumer did not start; see {name}-consumer.log")
         time.sleep(0.05)
 
-    class _Log:  # what wait_for_count shows when stalled
-        name = "reference"
-        log_path = res.log_root / "reference-consumer.log"
-
-        def log(self):
-            return self.log_path.read_text(errors="replace")
+    log_path = res.log_root / f"{name}-consumer.log"
+    consumer_log = SimpleNamespace(name=name, log=lambda: log_path.read_text(errors="replace"))  # for wait_for_count
 
     # Its CPU accounted as the pipeline's: the consumer, PostgreSQL and RabbitMQ (the producer apart).
     with RssSampler({"consumer": consumer.pid}) as sampler:
         producer = res.popen(
-            "reference-producer",
+            f"{name}-producer",
             [sys.executable, "-m", "bench.reference", "produce", *common, *producer_args, "--out", str(out)],
             env=env,
         )
@@ -499,16 +502,16 @@ def reference(res: Resources, opts: Options) -> dict:
             "SELECT count(*) FROM ref_product",
             count,
             stall_timeout=opts.stall_timeout,
-            what="reference: consumer applied all",
-            logs=[_Log()],
+            what=f"{name}: consumer applied all",
+            logs=[consumer_log],
         )
     producer.wait(60)
     consumer.wait(30)
     produced = json.loads(out.read_text())
     applied_end = float(scalar(db, "SELECT extract(epoch FROM max(applied_at)) FROM ref_product"))
     started, finished = produced["started"], produced["finished"]
-    return {
-        "scenario": "reference",
+    result = {
+        "scenario": name,
         "count": count,
         "queue_type": opts.ref_queue_type,
         "prefetch": opts.ref_prefetch,
@@ -521,3 +524,15 @@ def reference(res: Resources, opts: Options) -> dict:
         "cpu": {m["process"]: m["cpu_seconds"] for m in sampler.summary()},
         "machine": sampler.machine,
     }
+    if paced:
+        latencies = [
+            float(v)
+            for (v,) in query(db, "SELECT extract(epoch FROM applied_at - occurred_at) * 1000 FROM ref_product")
+        ]
+        result.update(
+            rate_offered=opts.steady_rate,
+            achieved_rate=round(rate(count, finished - started), 1),
+            p50_ms=round(percentile(latencies, 50), 2),
+            p99_ms=round(percentile(latencies, 99), 2),
+        )
+    return result

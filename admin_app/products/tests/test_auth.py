@@ -133,6 +133,11 @@ class TestPasswordThrottle:
             (rows,) = cursor.fetchone()
         assert rows == 2  # one per address, one per username
 
+    def test_the_cache_table_is_unlogged_so_a_count_waits_for_no_wal_flush(self):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'admin_cache'")
+            assert cursor.fetchone() == ("u",)
+
 
 class TestSettingsCheck:
     def test_a_process_local_cache_is_a_start_up_error(self, settings):

@@ -164,6 +164,12 @@ def test_the_sync_endpoints_and_the_public_api_are_throttled(service_client, cli
     cache.clear()
 
 
+def test_the_cache_table_is_unlogged_so_a_count_waits_for_no_wal_flush(db) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpersistence FROM pg_class WHERE relname = 'catalog_cache'")
+        assert cursor.fetchone() == ("u",)
+
+
 # Another web process (a second gunicorn worker): its own Python, the same database.
 OTHER_PROCESS = """
 import django, sys

@@ -1,0 +1,27 @@
+"""The database cache's table holds only throttle counts: UNLOGGED, so its writes skip the WAL.
+
+Every API request writes its throttle count; in a logged table each such commit waits for a
+WAL flush, which queues behind checkpoints and vacuum after heavy writes (decision 0026).
+After a crash PostgreSQL empties an unlogged table: the counts start again, nothing else is lost.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.db import migrations
+
+DATABASE_CACHE = "django.core.cache.backends.db.DatabaseCache"
+
+
+def _set_persistence(persistence: str) -> Any:
+    def run(apps: Any, schema_editor: Any) -> None:
+        for cache in settings.CACHES.values():
+            if cache["BACKEND"] == DATABASE_CACHE:
+                schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(cache['LOCATION'])} SET {persistence}")
+
+    return run
+
+
+def unlogged_cache_tables() -> migrations.RunPython:
+    """A migration operation: the database cache tables SET UNLOGGED (reversed: SET LOGGED)."""
+    return migrations.RunPython(_set_persistence("UNLOGGED"), _set_persistence("LOGGED"))
