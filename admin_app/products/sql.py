@@ -6,6 +6,10 @@ other, in one round trip. ``products_event_data(product)`` (a SQL function, migr
 0008) builds the event's data: the product's fields as the contract carries them.
 """
 
+# Advisory lock keys shared by the outbox's NOTIFY trigger (migration 0012) and the relay.
+RELAY_PROMISE_LOCK = 7106401  # held by a relay that will claim again within its round interval
+NOTIFY_HANDOVER_LOCK = 7106402  # held shared by each writing transaction until it ends
+
 CREATE_SQL = """
     WITH written AS (
         INSERT INTO products_product (sku, title, description, price, image_url, is_active, version, created_at,

@@ -8,7 +8,8 @@ jitter. Between rounds the relay sleeps on PostgreSQL ``LISTEN`` (the insert
 trigger's ``NOTIFY`` is delivered at commit) with a polling fallback; after a round
 that found a burst being committed it pauses ``RELAY_LINGER`` first (fuller messages), and
 rounds that publish start at least ``RELAY_ROUND_INTERVAL`` apart (edits that come faster
-share messages; a lone edit after a quiet spell goes at once).
+share messages; a lone edit after a quiet spell goes at once). While rounds keep
+publishing, the relay promises the next one and writers skip their NOTIFY (``sync.wakeup``).
 
 Dying anywhere is safe: rows stay locked only inside the transaction, so a relay
 killed after a publish but before its commit leaves the rows pending and they are
@@ -29,7 +30,6 @@ from operator import attrgetter
 import psycopg2
 from django.db import DatabaseError, connection, transaction
 from django.db.backends.utils import CursorWrapper
-from psycopg2.extensions import connection as PgConnection
 
 from sync.drift_check import PeriodicDriftCheck
 from sync.pacing import CatalogBacklog
@@ -37,11 +37,11 @@ from sync.prune import OutboxPruner
 from sync.publisher import Publisher, PublishError
 from sync.relay_status import RelayStatusRecorder
 from sync.sql import CLAIM_SQL, MARK_FAILED_SQL, NEXT_DUE_SQL
+from sync.wakeup import OutboxWakeup
 from sync_contract.logs import event_fields, log_each_event, log_one_event, product_versions
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "product_outbox"
 LAST_ERROR_MAX = 2000
 # A round that found this many events (not a full claim) saw a burst being committed: the
 # relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
@@ -195,7 +195,7 @@ class Relay:
         self._stopping = False
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self._listener: PgConnection | None = None
+        self.wakeup = OutboxWakeup()
         self.pruner = OutboxPruner(config.retention_seconds)
         self.backlog = CatalogBacklog(
             publisher.queue_depth, config.backlog_messages, enabled=config.backlog_interval > 0
@@ -221,7 +221,7 @@ class Relay:
         try:
             while not self._stopping:
                 try:
-                    self._ensure_listener()
+                    self.wakeup.connect()
                     round_started = time.monotonic()
                     result = relay_round(self.publisher, self.config)
                     self.status.record_round(result)
@@ -230,6 +230,13 @@ class Relay:
                     burst = (
                         not backlog and not result.failed and self.config.linger > 0 and result.claimed >= BURST_EVENTS
                     )
+                    if result.published:
+                        self.wakeup.promise()  # this relay claims again soon: writers need not NOTIFY
+                    elif self.wakeup.promising:
+                        # Nothing to claim: give the promise up, then claim once more what the
+                        # writers that skipped their NOTIFY committed meanwhile.
+                        self.wakeup.end_promise()
+                        continue
                     # Inside the try: it reads the database too. Only before a wait on LISTEN.
                     idle = None if backlog or burst else self._idle_timeout()
                     db_backoff = 0.0
@@ -256,6 +263,9 @@ class Relay:
                         # follow within the interval wait for it and share the next message
                         # (docs/decisions/0019-single-edit-cost.md).
                         self._linger(round_started + self.config.round_interval - time.monotonic())
+                        if self.wakeup.promising:
+                            self._send_due_events()
+                            continue  # no NOTIFY comes while the promise stands: claim again now
                     self._wait(idle)
                 # A backlog (no idle timeout): keep draining without waiting.
         finally:
@@ -271,47 +281,29 @@ class Relay:
             return self.config.poll_interval
         return min(self.config.poll_interval, due)
 
-    def _ensure_listener(self) -> None:
-        if self._listener is None or self._listener.closed:
-            params = connection.get_connection_params()
-            listener: PgConnection = psycopg2.connect(**params)
-            listener.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
-            with listener.cursor() as cursor:
-                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            self._listener = listener
+    def _send_due_events(self) -> float | None:
+        """Send the task-sent events when due; seconds until they are due, or None."""
+        due = self.publisher.events_due_in()
+        if due == 0:
+            self.publisher.flush_events()
+            return None
+        return due
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a NOTIFY, a stop request, or the timeout (sending task-sent events when due)."""
         if self._stopping:
             return
-        due = self.publisher.events_due_in()
-        if due == 0:
-            self.publisher.flush_events()
-        elif due is not None:
+        due = self._send_due_events()
+        if due is not None:
             timeout = min(timeout, due)
-        watched: list[int | PgConnection] = [self._wake_r]
-        if self._listener is not None and not self._listener.closed:
-            watched.append(self._listener)
-        readable, _, _ = select.select(watched, [], [], timeout)
-        if self._wake_r in readable:
+        if self.wakeup.wait(self._wake_r, timeout):
             os.read(self._wake_r, 1024)
-        if self._listener is not None and self._listener in readable:
-            try:
-                self._listener.poll()
-                self._listener.notifies.clear()
-            except psycopg2.Error:
-                self._close_listener()
 
     def _linger(self, seconds: float) -> None:
         """Pause without waking on NOTIFY (a stop request still ends it at once)."""
         if seconds > 0:
             select.select([self._wake_r], [], [], seconds)
 
-    def _close_listener(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None and not listener.closed:
-            listener.close()
-
     def _close_db(self) -> None:
-        self._close_listener()
+        self.wakeup.close()
         connection.close()

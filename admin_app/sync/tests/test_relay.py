@@ -21,6 +21,7 @@ from django.utils import timezone
 from products.models import OutboxEvent
 from products.selectors import products_with_sync_state
 from products.services import product_delete, product_import, product_update
+from products.sql import RELAY_PROMISE_LOCK
 from products.tests.factories import make_product
 from sync import publisher as publisher_module
 from sync.prune import prune_published
@@ -363,6 +364,30 @@ def test_the_relay_loop_wakes_on_notify_not_on_its_poll_interval(broker_vhost, p
         assert time.monotonic() - started < config.poll_interval / 2
     sent = [e["product_id"] for env in envelopes(take_messages(broker_vhost, 2)) for e in env["events"]]
     assert sent == [first.pk, second.pk]
+
+
+def promise_held() -> bool:
+    with connection.cursor() as cursor:  # a bigint advisory key: its low 32 bits in objid
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted",
+            [RELAY_PROMISE_LOCK],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.timeout(60)
+def test_a_relay_that_published_promises_the_next_round_and_gives_the_promise_up_once_nothing_is_left(
+    broker_vhost, publisher, run_relay
+) -> None:
+    config = dataclasses.replace(RelayConfig.from_settings(), poll_interval=60.0, linger=0.0, round_interval=0.5)
+    with run_relay(publisher, config):
+        make_product()
+        wait_until(promise_held, timeout=15, what="the promise, after a round that published")
+        wait_until(lambda: not promise_held(), timeout=15, what="the promise given up, nothing left to claim")
+        late = make_product()  # its commit NOTIFYs again
+
+        wait_until(lambda: not pending_ids(), timeout=15, what="the late change to go out")
+    assert OutboxEvent.objects.get(product_id=late.pk).published_at is not None
 
 
 def _published_at(product_id: int):
