@@ -50,7 +50,8 @@ class OutboxWakeup:
             return
         with self._conn.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [RELAY_PROMISE_LOCK])
-            (self.promising,) = cursor.fetchone()
+            row = cursor.fetchone()
+        self.promising = bool(row and row[0])
 
     def end_promise(self) -> None:
         """Give the promise up; returns once every writer that skipped its NOTIFY has ended."""
