@@ -1,7 +1,7 @@
 """The database cache's table holds only throttle counts: UNLOGGED, so its writes skip the WAL.
 
 Every API request writes its throttle count; in a logged table each such commit waits for a
-WAL flush, which queues behind checkpoints and vacuum after heavy writes (decision 0026).
+WAL flush, which queues behind checkpoints and vacuum after heavy writes (decision 0027).
 After a crash PostgreSQL empties an unlogged table: the counts start again, nothing else is lost.
 """
 

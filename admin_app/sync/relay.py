@@ -47,6 +47,8 @@ LAST_ERROR_MAX = 2000
 # relay lingers RELAY_LINGER before claiming again, so the burst goes out in fuller messages;
 # single edits never linger (docs/decisions/0005-batch-size-and-linger.md).
 BURST_EVENTS = 100
+# A relay that could not give its promise up (a writer still in its transaction) claims again after this.
+HANDOVER_RETRY = 0.05
 
 
 @dataclass(frozen=True)
@@ -232,13 +234,11 @@ class Relay:
                     )
                     if result.published:
                         self.wakeup.promise()  # this relay claims again soon: writers need not NOTIFY
-                    elif self.wakeup.promising:
-                        # Nothing to claim: give the promise up, then claim once more what the
-                        # writers that skipped their NOTIFY committed meanwhile.
-                        self.wakeup.end_promise()
-                        continue
+                    elif self.wakeup.promising and self.wakeup.end_promise():
+                        continue  # claim once more what writers that skipped their NOTIFY committed
+                    promised = self.wakeup.promising  # the next round comes without a NOTIFY
                     # Inside the try: it reads the database too. Only before a wait on LISTEN.
-                    idle = None if backlog or burst else self._idle_timeout()
+                    idle = None if backlog or burst or promised else self._idle_timeout()
                     db_backoff = 0.0
                 except (DatabaseError, psycopg2.Error) as exc:
                     # The admin database restarted or is unreachable: reconnect after a pause.
@@ -257,16 +257,18 @@ class Relay:
                     self._linger(round_started + self.config.backlog_interval - time.monotonic())
                 elif burst:
                     self._linger(self.config.linger)  # then claim what the burst committed meanwhile
-                elif idle is not None:
+                elif not backlog:
                     if result.published:
                         # Per message, not per event, is what a single edit costs: edits that
                         # follow within the interval wait for it and share the next message
                         # (docs/decisions/0019-single-edit-cost.md).
                         self._linger(round_started + self.config.round_interval - time.monotonic())
-                        if self.wakeup.promising:
-                            self._send_due_events()
-                            continue  # no NOTIFY comes while the promise stands: claim again now
-                    self._wait(idle)
+                    elif promised:
+                        self._linger(HANDOVER_RETRY)  # a writer is still in its transaction
+                    if idle is None:
+                        self._send_due_events()  # no NOTIFY comes while the promise stands: claim again
+                    else:
+                        self._wait(idle)
                 # A backlog (no idle timeout): keep draining without waiting.
         finally:
             self.drift.stop()

@@ -4,16 +4,17 @@ The outbox's insert trigger NOTIFYs at commit, unless a relay holds the promise 
 relay that has just published promises to claim again within its round interval, so a
 NOTIFY would only wake it early, and PostgreSQL serialises the commits of transactions
 that notify. Each writing transaction holds the hand-over lock shared from before it
-looks at the promise until it ends. Giving up the promise is: unlock it, take the
-hand-over lock exclusively (wait for every writer that may have skipped its NOTIFY),
-release it, claim once more. A writer that looked after the unlock NOTIFYs. If the
-connection breaks, PostgreSQL drops both locks; the relay's next round claims what is
-committed (migration products 0012; docs/decisions/0026-single-edits-at-the-same-rate.md).
+looks at the promise until it ends. The relay gives the promise up only when it can take
+the hand-over lock at once (no writer that may have skipped its NOTIFY is still in its
+transaction; it never waits, so no writer queues behind it), then claims once more;
+otherwise it keeps the promise and claims again after its round interval. A writer that
+looks after the unlock NOTIFYs. If the connection breaks, PostgreSQL drops both locks; the
+relay's next round claims what is committed (migration products 0012;
+docs/decisions/0026-single-edits-at-the-same-rate.md).
 """
 
 from __future__ import annotations
 
-import logging
 import select
 
 import psycopg2
@@ -22,8 +23,6 @@ from django.db import connection
 from psycopg2.extensions import connection as PgConnection
 
 from products.sql import NOTIFY_HANDOVER_LOCK, RELAY_PROMISE_LOCK
-
-logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "product_outbox"
 
@@ -53,15 +52,21 @@ class OutboxWakeup:
             row = cursor.fetchone()
         self.promising = bool(row and row[0])
 
-    def end_promise(self) -> None:
-        """Give the promise up; returns once every writer that skipped its NOTIFY has ended."""
+    def end_promise(self) -> bool:
+        """Give the promise up unless a writer that may have skipped its NOTIFY is still in its
+        transaction; True: given up (claim once more, then sleep on LISTEN), False: still promised."""
         if not self.promising or self._conn is None:
-            return
-        self.promising = False
+            return True
         with self._conn.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [NOTIFY_HANDOVER_LOCK])
+            row = cursor.fetchone()
+            if not (row and row[0]):
+                return False
+            # Writers wait on the hand-over lock for these two statements, then see no promise.
             cursor.execute("SELECT pg_advisory_unlock(%s)", [RELAY_PROMISE_LOCK])
-            cursor.execute("SELECT pg_advisory_lock(%s)", [NOTIFY_HANDOVER_LOCK])
             cursor.execute("SELECT pg_advisory_unlock(%s)", [NOTIFY_HANDOVER_LOCK])
+        self.promising = False
+        return True
 
     def wait(self, wake_fd: int, timeout: float) -> bool:
         """Sleep until a NOTIFY, ``wake_fd`` is readable, or the timeout; True if ``wake_fd`` woke it."""

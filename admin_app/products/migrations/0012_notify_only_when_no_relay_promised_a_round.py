@@ -3,9 +3,9 @@
 A relay that has just published holds the promise lock (a session advisory lock) while it
 will claim again within its round interval; a NOTIFY then would only wake it early, and
 PostgreSQL serialises the commits of notifying transactions. Every writing transaction
-first takes the hand-over lock shared until it ends: a relay giving up its promise takes
-it exclusively, so it waits for every writer that skipped its NOTIFY, then claims once
-more (``sync.relay``; docs/decisions/0026-single-edits-at-the-same-rate.md). The keys are
+first takes the hand-over lock shared until it ends: a relay gives its promise up only when
+it can take that lock exclusively (no writer that may have skipped its NOTIFY is left), then
+claims once more (``sync.wakeup``; docs/decisions/0026-single-edits-at-the-same-rate.md). The keys are
 ``products.sql.RELAY_PROMISE_LOCK`` and ``products.sql.NOTIFY_HANDOVER_LOCK``.
 """
 
