@@ -8,18 +8,23 @@ and the writer pays no extra round trip.
 
 from django.db import migrations
 
-CREATE = """
+NOTIFY_FUNCTION = """
 CREATE OR REPLACE FUNCTION products_outbox_notify() RETURNS trigger AS $$
 BEGIN
     PERFORM pg_notify('product_outbox', '');
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
+"""
 
+CREATE = (
+    NOTIFY_FUNCTION
+    + """
 CREATE TRIGGER products_outbox_notify
     AFTER INSERT ON products_outboxevent
     FOR EACH STATEMENT EXECUTE FUNCTION products_outbox_notify();
 """
+)
 
 DROP = """
 DROP TRIGGER IF EXISTS products_outbox_notify ON products_outboxevent;

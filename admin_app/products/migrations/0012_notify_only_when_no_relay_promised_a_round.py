@@ -9,6 +9,8 @@ claims once more (``sync.wakeup``; docs/decisions/0026-single-edits-at-the-same-
 ``products.sql.RELAY_PROMISE_LOCK`` and ``products.sql.NOTIFY_HANDOVER_LOCK``.
 """
 
+from importlib import import_module
+
 from django.db import migrations
 
 NOTIFY_UNLESS_PROMISED = """
@@ -24,14 +26,8 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
-NOTIFY_ALWAYS = """
-CREATE OR REPLACE FUNCTION products_outbox_notify() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('product_outbox', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-"""
+# Reversed: the function of products.0002 (a module name that starts with a digit).
+NOTIFY_ALWAYS = import_module("products.migrations.0002_outbox_notify_trigger").NOTIFY_FUNCTION
 
 
 class Migration(migrations.Migration):
