@@ -43,23 +43,27 @@ def read_csv(lines: Iterable[str]) -> Iterator[SourceRow]:
     if problems:
         yield SourceRow(line=1, data={}, errors=tuple(RowError(1, "header", p) for p in problems))
         return
-    end = reader.line_num
+    optional = [(index, name) for index, name in enumerate(header) if name in IMPORT_DEFAULTS]
+    width, end = len(header), reader.line_num
     for record in reader:
         line, end = end + 1, reader.line_num
         if not record:
             continue  # a blank line
-        if len(record) != len(header):
-            yield _error(line, f"{len(record)} cells, the header has {len(header)}")
+        if len(record) != width:
+            yield _error(line, f"{len(record)} cells, the header has {width}")
             continue
-        data = {name: _csv_value(name, cell) for name, cell in zip(header, record, strict=True)}
-        yield SourceRow(line=line, data={k: v for k, v in data.items() if not (v == "" and k in IMPORT_DEFAULTS)})
+        data = dict(zip(header, record, strict=True))
+        for index, name in optional:
+            if record[index] == "":
+                del data[name]
+        if "is_active" in data:
+            data["is_active"] = _csv_bool(data["is_active"])
+        yield SourceRow(line=line, data=data)
 
 
-def _csv_value(name: str, cell: str) -> Any:
-    if name == "is_active":
-        low = cell.strip().lower()
-        return True if low in _TRUE else False if low in _FALSE else cell
-    return cell
+def _csv_bool(cell: str) -> Any:
+    low = cell.strip().lower()
+    return True if low in _TRUE else False if low in _FALSE else cell
 
 
 def _object_row(line: int, value: Any) -> SourceRow:

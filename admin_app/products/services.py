@@ -7,14 +7,15 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from products import sql
+from products import spool, sql
 from products.models import OutboxEvent, Product
 from products.validation import PRODUCT_FIELDS as PRODUCT_FIELDS  # the fields a change may carry
 from products.validation import clean_row
@@ -137,8 +138,7 @@ class RowError:
     message: str
 
 
-@dataclass(frozen=True)
-class SourceRow:
+class SourceRow(NamedTuple):
     """A row as a reader found it: its line and fields, or what made it unreadable."""
 
     line: int
@@ -185,13 +185,18 @@ def _numbered(rows: Iterable[dict[str, Any] | SourceRow]) -> Iterator[SourceRow]
 def _batches(rows: Iterable[SourceRow], errors: _Errors) -> Iterator[list[dict[str, Any]]]:
     """The cleaned rows, each with its line, in batches; each invalid row goes to ``errors``."""
     batch: list[dict[str, Any]] = []
+    size = IMPORT_BATCH
     for row in rows:
-        cleaned, invalid = (None, {}) if row.errors else clean_row(row.data)
-        errors.add(row.errors)
-        errors.add(RowError(row.line, name, message) for name, messages in invalid.items() for message in messages)
-        if cleaned is not None and not invalid and not errors.count:  # after an error only count the others
-            batch.append({**cleaned, "line": row.line})
-            if len(batch) == IMPORT_BATCH:
+        if row.errors:
+            errors.add(row.errors)
+            continue
+        cleaned, invalid = clean_row(row.data)
+        if invalid:
+            errors.add(RowError(row.line, name, message) for name, messages in invalid.items() for message in messages)
+        elif not errors.count:  # after an error only count the others
+            cleaned["line"] = row.line
+            batch.append(cleaned)
+            if len(batch) == size:
                 yield batch
                 batch = []
     yield batch
@@ -219,23 +224,22 @@ def product_import(
     first: list[dict[str, Any]] = []
     try:
         with transaction.atomic(), connection.cursor() as cursor:  # reading: nothing written but the spool
-            for batch in _batches(_numbered(rows), errors):
-                read += len(batch)
-                if progress is not None:
-                    progress(read)
-                if not first and not spooled:
-                    first = batch
-                    continue
-                # The driver's cursor: with DEBUG on, Django's would keep every batch in its query log.
-                raw = cursor.cursor
-                if not spooled:  # more than one batch: spool them all, apply them at the end
-                    cursor.execute(sql.SPOOL_CREATE_SQL)
-                    raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(first)})
-                    spooled, first = True, []
-                if batch:
-                    raw.execute(sql.SPOOL_INSERT_SQL, {"rows": json.dumps(batch)})
+            with ExitStack() as writing:
+                for batch in _batches(_numbered(rows), errors):
+                    read += len(batch)
+                    if progress is not None:
+                        progress(read)
+                    if not first and not spooled:
+                        first = batch
+                        continue
+                    if not spooled:  # more than one batch: spool them all, apply them at the end
+                        writer, spooled = writing.enter_context(spool.writing(cursor)), True
+                        writer.add(first)
+                        first = []
+                    if batch:
+                        writer.add(batch)
             if not errors.count:
-                _duplicate_skus(cursor, first, spooled, errors)
+                _report_repeats(*_repeated_skus(cursor, first, spooled), errors)
             if errors.count:
                 raise ImportRejected(errors.shown, errors.count)
         if not spooled and not first:
@@ -243,7 +247,7 @@ def product_import(
         created, updated = _apply_spool(read, now) if spooled else _apply_batch(first, now)
     finally:
         if spooled:
-            _drop_spool()
+            spool.drop()
     return ImportResult(created=created, updated=updated, unchanged=read - created - updated)
 
 
@@ -259,41 +263,23 @@ def _apply_batch(rows: list[dict[str, Any]], now: Any) -> tuple[int, int]:
 
 
 def _apply_spool(total: int, now: Any) -> tuple[int, int]:
-    """Apply the spool chunk by chunk, in sku order, committing each."""
-    created = updated = applied = 0
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SPOOL_CHUNKS_SQL, {"chunk": IMPORT_APPLY_CHUNK})
-            after = None
-            for upto, through in cursor.fetchall():
-                with transaction.atomic(), connection.cursor() as chunk:
-                    chunk.execute(sql.IMPORT_CHUNK_SQL, {"after": after, "upto": upto, "now": now})
-                    new, changed = chunk.fetchone()
-                created, updated, applied, after = created + new, updated + changed, through, upto
-    except DatabaseError as exc:
-        raise ImportStopped(applied, total, exc) from exc
-    return created, updated
+        return spool.apply_in_chunks(IMPORT_APPLY_CHUNK, now)
+    except spool.ChunkFailed as failed:
+        raise ImportStopped(failed.applied, total, failed.error) from failed.error
 
 
-def _drop_spool() -> None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SPOOL_DROP_SQL)
-    except DatabaseError:
-        pass  # the connection is gone, and its temporary table with it
-
-
-def _duplicate_skus(cursor: Any, rows: list[dict[str, Any]], spooled: bool, errors: _Errors) -> None:
+def _repeated_skus(cursor: Any, rows: list[dict[str, Any]], spooled: bool) -> tuple[list[tuple[str, list[int]]], int]:
     if spooled:
-        cursor.execute(sql.SPOOL_DUPLICATES_SQL, {"limit": MAX_IMPORT_ERRORS})
-        found = cursor.fetchall()
-        groups, repeats = [(sku, lines) for sku, lines, _ in found], (int(found[0][2]) if found else 0)
-    else:
-        by_sku: dict[str, list[int]] = {}
-        for row in rows:
-            by_sku.setdefault(row["sku"], []).append(row["line"])
-        groups = sorted(((sku, lines) for sku, lines in by_sku.items() if len(lines) > 1), key=lambda g: g[1][0])
-        repeats = sum(len(lines) - 1 for _, lines in groups)
+        return spool.repeated_skus(cursor, MAX_IMPORT_ERRORS)
+    by_sku: dict[str, list[int]] = {}
+    for row in rows:
+        by_sku.setdefault(row["sku"], []).append(row["line"])
+    groups = sorted(((sku, lines) for sku, lines in by_sku.items() if len(lines) > 1), key=lambda g: g[1][0])
+    return groups, sum(len(lines) - 1 for _, lines in groups)
+
+
+def _report_repeats(groups: list[tuple[str, list[int]]], repeats: int, errors: _Errors) -> None:
     message = "{sku!r} is already on line {first}: each sku may appear only once"
     shown = [
         RowError(line, "sku", message.format(sku=sku, first=lines[0])) for sku, lines in groups for line in lines[1:]

@@ -84,10 +84,8 @@ SPOOL_CREATE_SQL = """
         is_active boolean
     )
 """
-SPOOL_INSERT_SQL = """
-    INSERT INTO product_import_spool (line, sku, title, description, price, image_url, is_active)
-    SELECT * FROM json_to_recordset(%(rows)s::json) AS b(
-        line bigint, sku text, title text, description text, price numeric, image_url text, is_active boolean)
+SPOOL_COPY_SQL = """
+    COPY product_import_spool (line, sku, title, description, price, image_url, is_active) FROM STDIN (FORMAT csv)
 """
 # A sku given more than once: its lines, the first few groups, with the count of all repeats.
 SPOOL_DUPLICATES_SQL = """
@@ -97,11 +95,15 @@ SPOOL_DUPLICATES_SQL = """
      ORDER BY lines[1]
      LIMIT %(limit)s
 """
+# Every sku once (a repeat fails the index, then SPOOL_DUPLICATES_SQL names them); the index
+# and statistics make each chunk a range scan.
+SPOOL_INDEX_SQL = """
+    CREATE UNIQUE INDEX ON product_import_spool (sku);
+    ANALYZE product_import_spool
+"""
 # The chunks, in sku order (the lock order of every import): the last sku of each and
-# the rows read up to it. An index and statistics make each chunk a range scan.
+# the rows read up to it.
 SPOOL_CHUNKS_SQL = """
-    CREATE INDEX ON product_import_spool (sku);
-    ANALYZE product_import_spool;
     SELECT sku, n FROM (SELECT sku, row_number() OVER (ORDER BY sku) AS n, count(*) OVER () AS total
                           FROM product_import_spool) AS s
      WHERE n %% %(chunk)s = 0 OR n = total

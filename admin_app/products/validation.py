@@ -87,14 +87,20 @@ QUICK_CLEAN: dict[str, QuickClean] = {
 }
 
 
+_KNOWN = frozenset(PRODUCT_FIELDS)
+_CHECKS = tuple(QUICK_CLEAN.items())
+
+
 def clean_row(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The row's cleaned fields (price as text, for the json batch) and its errors by field."""
-    errors: dict[str, list[str]] = {name: ["not a product field"] for name in row if name not in PRODUCT_FIELDS}
+    errors: dict[str, list[str]] = (
+        {} if row.keys() <= _KNOWN else {name: ["not a product field"] for name in row if name not in _KNOWN}
+    )
     full = {**IMPORT_DEFAULTS, **row}
     cleaned: dict[str, Any] = {}
-    for name in PRODUCT_FIELDS:
+    for name, check in _CHECKS:
         value = full.get(name)
-        quick = QUICK_CLEAN[name](value)
+        quick = check(value)
         if quick is not UNSURE:
             cleaned[name] = quick
             continue

@@ -122,6 +122,32 @@ def test_duplicates_across_spooled_batches_name_both_lines(monkeypatch):
     assert Product.objects.count() == 0
 
 
+def test_a_spooled_import_stores_every_character_and_empty_text_as_given(monkeypatch):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2)  # spooled: the rows travel through COPY
+    texts = ['He said "hi", then\nleft', "", "\\N", "Ünïcødé ✓, tab\there", "back\\slash", "  spaced  "]
+    rows = [{"sku": f"S-{i}", "title": "t", "description": text, "price": "7.5"} for i, text in enumerate(texts)]
+
+    assert product_import(rows=rows) == ImportResult(created=6, updated=0)
+
+    stored = dict(Product.objects.values_list("sku", "description"))
+    assert stored == {f"S-{i}": text for i, text in enumerate(texts)}
+    assert set(Product.objects.values_list("price", flat=True)) == {Decimal("7.50")}
+
+
+def test_a_reader_failing_while_rows_are_spooled_writes_nothing_and_leaves_the_connection_usable(monkeypatch):
+    monkeypatch.setattr(services, "IMPORT_BATCH", 4)
+
+    def rows_then_a_broken_file():
+        yield from ({"sku": f"R-{i}", "title": "t", "price": "1"} for i in range(13))
+        raise OSError("the file went away")
+
+    with pytest.raises(OSError, match="went away"):
+        product_import(rows=rows_then_a_broken_file())
+
+    assert Product.objects.count() == OutboxEvent.objects.count() == 0
+    assert product_import(rows=[{"sku": f"R-{i}", "title": "t", "price": "1"} for i in range(9)]).created == 9
+
+
 # --- the quick path of import validation -------------------------------------------
 
 # Valid and invalid values of each field: the quick path must either clean a value as
