@@ -2,47 +2,23 @@
 
 Each change and its event are one statement: the product is written in the ``written``
 CTE and its event inserted from what that returned, so neither exists without the
-other, in one round trip. ``products_event_data(product)`` (a SQL function, migration
-0008) builds the event's data: the product's fields as the contract carries them.
+other, in one round trip. A single change calls a PL/pgSQL function holding that
+statement (``products_create``, ``products_update``, ``products_delete``: migration 0013);
+an import runs its statement here. ``products_event_data(product)`` (a SQL function,
+migration 0008) builds the event's data: the product's fields as the contract carries them.
 """
 
 # Advisory lock keys shared by the outbox's NOTIFY trigger (migration 0012) and the relay.
 RELAY_PROMISE_LOCK = 7106401  # held by a relay that will claim again within its round interval
 NOTIFY_HANDOVER_LOCK = 7106402  # held shared by each writing transaction until it ends
 
-CREATE_SQL = """
-    WITH written AS (
-        INSERT INTO products_product (sku, title, description, price, image_url, is_active, version, created_at,
-                                      updated_at)
-        VALUES (%(sku)s, %(title)s, %(description)s, %(price)s, %(image_url)s, %(is_active)s, %(version)s,
-                %(now)s, %(now)s)
-        RETURNING *
-    )
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version, 'upsert', %(now)s, products_event_data(written) FROM written
-    RETURNING product_id
-"""
-
-UPDATE_SQL = """
-    WITH written AS (
-        UPDATE products_product
-           SET sku = %(sku)s, title = %(title)s, description = %(description)s, price = %(price)s,
-               image_url = %(image_url)s, is_active = %(is_active)s, version = %(version)s, updated_at = %(now)s
-         WHERE id = %(id)s
-        RETURNING *
-    )
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version, 'upsert', %(now)s, products_event_data(written) FROM written
-    RETURNING product_id
-"""
-
+# One change and its event: a call of the function holding the statement (migration 0013),
+# whose plan PostgreSQL keeps for the session (docs/decisions/0029-write-functions.md).
+_FIELDS = "%(sku)s, %(title)s, %(description)s, %(price)s, %(image_url)s, %(is_active)s"
+CREATE_SQL = f"SELECT products_create({_FIELDS}, %(version)s, %(now)s)"
+UPDATE_SQL = f"SELECT products_update(%(id)s, {_FIELDS}, %(version)s, %(now)s)"
 # The delete event carries the version one up: the catalog keeps it as a tombstone.
-DELETE_SQL = """
-    WITH written AS (DELETE FROM products_product WHERE id = %(id)s RETURNING *)
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version + 1, 'delete', %(now)s, products_event_data(written) FROM written
-    RETURNING product_id
-"""
+DELETE_SQL = "SELECT products_delete(%(id)s, %(now)s)"
 
 # An import: upsert by sku from a source of rows (version 1 when new, version + 1 when any
 # field differs; an identical row is left alone: no version, no event) and one event per
