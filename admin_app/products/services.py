@@ -155,12 +155,13 @@ class ImportRejected(ValidationError):
 
 
 class ImportStopped(Exception):
-    """The database failed while applying: the first ``applied`` of ``total`` rows are committed."""
+    """The database failed, or Ctrl-C came, while applying: the first ``applied`` of ``total`` rows are committed."""
 
-    def __init__(self, applied: int, total: int, error: DatabaseError) -> None:
+    def __init__(self, applied: int, total: int, error: DatabaseError | KeyboardInterrupt) -> None:
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error).strip() or type(error).__name__
         super().__init__(
-            f"import stopped after {applied} of {total} rows were applied: "
-            f"{(str(error).strip() or type(error).__name__).splitlines()[0]}; run it again to apply the rest"
+            f"import stopped after {applied} of {total} rows were applied: {reason.splitlines()[0]}; "
+            "run it again to apply the rest"
         )
         self.applied, self.total, self.error = applied, total, error
 

@@ -83,7 +83,9 @@ def repeated_skus(cursor: Any, limit: int) -> tuple[list[tuple[str, list[int]]],
 
 
 class ChunkFailed(Exception):
-    def __init__(self, applied: int, error: DatabaseError) -> None:
+    """A chunk failed or was interrupted (Ctrl-C): the chunks before it, ``applied`` rows, are committed."""
+
+    def __init__(self, applied: int, error: DatabaseError | KeyboardInterrupt) -> None:
         super().__init__(str(error))
         self.applied, self.error = applied, error
 
@@ -100,7 +102,7 @@ def apply_in_chunks(chunk: int, now: Any) -> tuple[int, int]:
                     statement.execute(sql.IMPORT_CHUNK_SQL, {"after": after, "upto": upto, "now": now})
                     new, changed = statement.fetchone()
                 created, updated, applied, after = created + new, updated + changed, through, upto
-    except DatabaseError as exc:
+    except (DatabaseError, KeyboardInterrupt) as exc:
         raise ChunkFailed(applied, exc) from exc
     return created, updated
 

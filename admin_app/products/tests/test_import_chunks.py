@@ -4,6 +4,10 @@ first while later ones are written, and a failure leaves whole chunks that a re-
 from __future__ import annotations
 
 import io
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -189,3 +193,51 @@ def test_a_small_import_that_fails_says_none_was_applied(refuse_one_sku: None) -
     with pytest.raises(ImportStopped, match=r"^import stopped after 0 of 2 rows were applied"):
         product_import(rows=[{"sku": "C-00", "title": "t", "price": "1"}, {"sku": BLOCKED, "title": "t", "price": "1"}])
     assert Product.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(120)
+def test_ctrl_c_while_applying_says_how_far_it_got_and_a_rerun_completes(tmp_path: Path) -> None:
+    """A real SIGINT to ``manage.py import_products``: no traceback, exit 130, the count committed."""
+    total = 60_000  # twelve chunks of IMPORT_APPLY_CHUNK: the signal lands while they commit
+    path = tmp_path / "feed.csv"
+    path.write_text("sku,title,price\n" + "".join(f"K-{i:06d},Title {i},1.50\n" for i in range(total)))
+    settings = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "admin_project.settings.test",
+        "ADMIN_DATABASE_URL": f"postgres://{settings['HOST'] or ''}:{settings['PORT'] or 5432}/{settings['NAME']}",
+    }
+    observer = other_connection()
+    command = subprocess.Popen(
+        [sys.executable, "manage.py", "import_products", str(path)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: len(committed(observer)) >= services.IMPORT_APPLY_CHUNK,
+            timeout=60,
+            interval=0.01,
+            what="the first chunk committed",
+        )
+        command.send_signal(signal.SIGINT)
+        _, err = command.communicate(timeout=30)
+        applied = len(committed(observer))
+    finally:
+        if command.poll() is None:
+            command.kill()
+        observer.close()
+
+    assert command.returncode == 130, err
+    assert "Traceback" not in err
+    assert f"import stopped after {applied} of {total} rows were applied: interrupted; run it again" in err
+    assert 0 < applied < total
+    assert applied % services.IMPORT_APPLY_CHUNK == 0
+
+    call_command("import_products", str(path), stdout=io.StringIO(), stderr=io.StringIO())
+    assert Product.objects.count() == OutboxEvent.objects.count() == total
+    assert set(Product.objects.values_list("version", flat=True)) == {1}

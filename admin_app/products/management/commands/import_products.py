@@ -54,7 +54,9 @@ class Command(BaseCommand):
                 self.stderr.write(f"... and {exc.count - len(exc.row_errors)} more")
             raise CommandError(f"{exc.count} error{'s' if exc.count != 1 else ''}: nothing imported") from exc
         except ImportStopped as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError(str(exc), returncode=130 if isinstance(exc.error, KeyboardInterrupt) else 1) from exc
+        except KeyboardInterrupt:
+            raise CommandError("interrupted: nothing imported", returncode=130) from None
         except UnicodeDecodeError as exc:
             raise CommandError(f"{path}: not UTF-8 text (byte {exc.start}): nothing imported") from exc
         finally:
