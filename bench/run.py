@@ -53,12 +53,15 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
+
 from bench.capacity import target_lines as single_edit_targets
 from bench.cpu import annotate, per_change_part
 from bench.stack import TUNABLES, Resources, drop_stale, stale_resources
 from bench.stats import verdict
 from testkit.broker import Broker
 from testkit.paths import REPO
+from testkit.postgres import query
 
 ALL = ("bulk", "drain", "steady", "reference", "reference_steady", "memory", "api", "capacity", "import", "api_token")
 # bulk beside its reference, steady beside the reference at its rate
@@ -366,6 +369,19 @@ def preflight() -> None:
         raise SystemExit("rabbitmqctl not found: the bench needs the machine's RabbitMQ (make services)")
 
 
+def checkpoint() -> float | None:
+    """CHECKPOINT before a scenario, in seconds (None where refused): the WAL the scenarios before
+    it wrote is flushed now, not by a checkpoint spreading its writes through this one
+    (docs/decisions/0030-a-checkpoint-before-each-scenario.md)."""
+    started = time.monotonic()
+    try:
+        query("postgres", "CHECKPOINT")
+    except psycopg2.Error as exc:
+        print(f"bench: CHECKPOINT refused ({exc.pgerror or exc}); scenarios may share a checkpoint", flush=True)
+        return None
+    return round(time.monotonic() - started, 2)
+
+
 def cpu_pressure() -> float | None:
     """The kernel's CPU pressure (share of the last 60 s some task waited for a CPU), if available."""
     try:
@@ -471,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ORDER:
             if name not in todo:
                 continue
+            checkpoint_seconds = checkpoint()
             load_before = os.getloadavg()[0]
             pressure_before = cpu_pressure()
             t0 = time.monotonic()
@@ -478,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name]["wall_seconds"] = round(time.monotonic() - t0, 1)
             results[name]["loadavg_1m_before"] = round(load_before, 2)
             results[name]["cpu_pressure_avg60_before"] = pressure_before
+            results[name]["checkpoint_seconds_before"] = checkpoint_seconds
             line = {
                 "bulk": lambda: line_bulk(results["bulk"]),
                 "drain": lambda: line_drain(results["drain"]),
