@@ -11,57 +11,56 @@ from django.db import migrations
 
 FIELDS = "p_sku text, p_title text, p_description text, p_price numeric, p_image_url text, p_is_active boolean"
 
-CREATE = f"""
-CREATE FUNCTION products_create({FIELDS}, p_version bigint, p_now timestamptz) RETURNS bigint
+
+def _function(signature: str, written: str, version: str, op: str) -> str:
+    """A function writing the ``written`` CTE and its event, answering the product's id."""
+    return f"""
+CREATE FUNCTION {signature} RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     written_id bigint;
 BEGIN
-    WITH written AS (
-        INSERT INTO products_product (sku, title, description, price, image_url, is_active, version, created_at,
-                                      updated_at)
-        VALUES (p_sku, p_title, p_description, p_price, p_image_url, p_is_active, p_version, p_now, p_now)
-        RETURNING *
+    WITH written AS ({written}
     )
     INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version, 'upsert', p_now, products_event_data(written) FROM written
-    RETURNING product_id INTO STRICT written_id;
-    RETURN written_id;
-END;
-$$;
-
-CREATE FUNCTION products_update(p_id bigint, {FIELDS}, p_version bigint, p_now timestamptz) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    written_id bigint;
-BEGIN
-    WITH written AS (
-        UPDATE products_product
-           SET sku = p_sku, title = p_title, description = p_description, price = p_price,
-               image_url = p_image_url, is_active = p_is_active, version = p_version, updated_at = p_now
-         WHERE id = p_id
-        RETURNING *
-    )
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version, 'upsert', p_now, products_event_data(written) FROM written
-    RETURNING product_id INTO STRICT written_id;
-    RETURN written_id;
-END;
-$$;
-
-CREATE FUNCTION products_delete(p_id bigint, p_now timestamptz) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    written_id bigint;
-BEGIN
-    WITH written AS (DELETE FROM products_product WHERE id = p_id RETURNING *)
-    INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-    SELECT id, version + 1, 'delete', p_now, products_event_data(written) FROM written
+    SELECT id, {version}, '{op}', p_now, products_event_data(written) FROM written
     RETURNING product_id INTO STRICT written_id;
     RETURN written_id;
 END;
 $$;
 """
+
+
+CREATE = (
+    _function(
+        f"products_create({FIELDS}, p_version bigint, p_now timestamptz)",
+        """
+        INSERT INTO products_product (sku, title, description, price, image_url, is_active, version, created_at,
+                                      updated_at)
+        VALUES (p_sku, p_title, p_description, p_price, p_image_url, p_is_active, p_version, p_now, p_now)
+        RETURNING *""",
+        "version",
+        "upsert",
+    )
+    + _function(
+        f"products_update(p_id bigint, {FIELDS}, p_version bigint, p_now timestamptz)",
+        """
+        UPDATE products_product
+           SET sku = p_sku, title = p_title, description = p_description, price = p_price,
+               image_url = p_image_url, is_active = p_is_active, version = p_version, updated_at = p_now
+         WHERE id = p_id
+        RETURNING *""",
+        "version",
+        "upsert",
+    )
+    # The delete event carries the version one up: the catalog keeps it as a tombstone.
+    + _function(
+        "products_delete(p_id bigint, p_now timestamptz)",
+        "DELETE FROM products_product WHERE id = p_id RETURNING *",
+        "version + 1",
+        "delete",
+    )
+)
 
 DROP = f"""
 DROP FUNCTION IF EXISTS products_create({FIELDS}, p_version bigint, p_now timestamptz);
