@@ -62,7 +62,7 @@ def test_each_service_user_does_its_job_and_nothing_else(single_broker, make_dep
 
     stack.edit_products("users", 20, updates=5, deletes=3)
     wait_until(stack.catalog_matches_admin, timeout=90, interval=0.2, what="catalog equals admin")
-    assert stack.pending_outbox() == 0
+    wait_until(lambda: stack.pending_outbox() == 0, timeout=30, what="every event marked published")
 
     # Flower, with its own user: task events (the task list) and inspect replies (workers).
     auth = tuple(stack.flower_auth.split(":", 1))

@@ -75,7 +75,9 @@ def test_broker_down_while_staff_edit_loses_nothing(make_stack, throwaway_broker
     throwaway_broker.start()
     wait_until(stack.catalog_matches_admin, timeout=120, interval=0.3, what="catalog equals admin after restart")
     assert len(stack.catalog_live()) == 21
-    assert stack.pending_outbox() == 0
+    # A change that failed more often backs off longer: it may go out after a newer version of
+    # its product was applied (then skipped as older). Every row is published in the end.
+    wait_until(lambda: stack.pending_outbox() == 0, timeout=60, what="every pending event published")
     print(f"API while the broker was down: max {max(timings) * 1000:.0f} ms over {len(timings)} writes")
 
 
