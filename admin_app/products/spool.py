@@ -19,9 +19,6 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from products import sql
 
-# The order of sql.SPOOL_COPY_SQL's columns.
-SPOOL_COLUMNS = ("line", "sku", "title", "description", "price", "image_url", "is_active")
-
 
 class SpoolWriter:
     """Batches into the spool, one insert in flight at a time, on one writer thread."""
@@ -36,7 +33,9 @@ class SpoolWriter:
     def add(self, batch: list[dict[str, Any]]) -> None:
         body = io.StringIO()
         # Strings quoted (an empty one is not NULL); line and is_active bare.
-        csv.writer(body, quoting=csv.QUOTE_NONNUMERIC).writerows([row[name] for name in SPOOL_COLUMNS] for row in batch)
+        csv.writer(body, quoting=csv.QUOTE_NONNUMERIC).writerows(
+            [row[name] for name in sql.SPOOL_COLUMNS] for row in batch
+        )
         body.seek(0)
         self.flush()
         self._pending = self._thread.submit(self._raw.copy_expert, sql.SPOOL_COPY_SQL, body)
@@ -73,8 +72,8 @@ def repeated_skus(cursor: Any, limit: int) -> tuple[list[tuple[str, list[int]]],
     grouping query. The index stays: the chunks read the spool through it.
     """
     try:
-        with transaction.atomic(), connection.cursor() as indexing:
-            indexing.execute(sql.SPOOL_INDEX_SQL)
+        with transaction.atomic():  # a savepoint: a failed index leaves the transaction usable
+            cursor.execute(sql.SPOOL_INDEX_SQL)
         return [], 0
     except IntegrityError:
         cursor.execute(sql.SPOOL_DUPLICATES_SQL, {"limit": limit})

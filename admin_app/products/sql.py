@@ -60,9 +60,9 @@ SPOOL_CREATE_SQL = """
         is_active boolean
     )
 """
-SPOOL_COPY_SQL = """
-    COPY product_import_spool (line, sku, title, description, price, image_url, is_active) FROM STDIN (FORMAT csv)
-"""
+# The columns COPY takes, in the order each CSV line gives them.
+SPOOL_COLUMNS = ("line", "sku", "title", "description", "price", "image_url", "is_active")
+SPOOL_COPY_SQL = f"COPY product_import_spool ({', '.join(SPOOL_COLUMNS)}) FROM STDIN (FORMAT csv)"
 # A sku given more than once: its lines, the first few groups, with the count of all repeats.
 SPOOL_DUPLICATES_SQL = """
     SELECT sku, lines, sum(cardinality(lines) - 1) OVER () AS repeats

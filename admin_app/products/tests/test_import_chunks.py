@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from products import services
 from products.models import OutboxEvent, Product
 from products.services import ImportResult, ImportStopped, product_create, product_import
+from testkit.postgres import SHARED_PG
 from testkit.waiting import wait_until
 
 SKUS = [f"C-{i:02d}" for i in range(30)]  # three chunks of ten, in sku order
@@ -202,11 +203,10 @@ def test_ctrl_c_while_applying_says_how_far_it_got_and_a_rerun_completes(tmp_pat
     total = 60_000  # twelve chunks of IMPORT_APPLY_CHUNK: the signal lands while they commit
     path = tmp_path / "feed.csv"
     path.write_text("sku,title,price\n" + "".join(f"K-{i:06d},Title {i},1.50\n" for i in range(total)))
-    settings = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "admin_project.settings.test",
-        "ADMIN_DATABASE_URL": f"postgres://{settings['HOST'] or ''}:{settings['PORT'] or 5432}/{settings['NAME']}",
+        "ADMIN_DATABASE_URL": SHARED_PG.url(connection.settings_dict["NAME"]),
     }
     observer = other_connection()
     command = subprocess.Popen(
