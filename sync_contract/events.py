@@ -18,10 +18,9 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 # Events per message, at most. A worker refuses (dead-letters) a bigger batch: raise it only
@@ -41,8 +40,10 @@ class InvalidPayload(ValueError):
     """The message can never be applied: it goes to the dead-letter queue, not retried."""
 
 
-@dataclass(frozen=True, slots=True)
-class ProductEvent:
+class ProductEvent(NamedTuple):
+    """One validated event. A named tuple: immutable, and built in a fifth of the time of a
+    frozen dataclass (a message carries up to MAX_BATCH of them)."""
+
     event_id: str
     product_id: int
     version: int
@@ -84,7 +85,71 @@ def validate_envelope(payload: Any) -> list[ProductEvent]:
     return [_parse_event(index, raw) for index, raw in enumerate(events)]
 
 
+# Prices of the usual form, which _price would accept as they are: up to 10 digits, up to 2 places.
+_PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
+
+
 def _parse_event(index: int, raw: Any) -> ProductEvent:
+    """The event, checked by the quick test of each field; anything that fails one is
+    checked again field by field (``_check_event``), which names the fault."""
+    if type(raw) is dict:
+        data = raw.get("data")
+        if type(data) is dict:
+            event_id, product_id, version = raw.get("event_id"), raw.get("product_id"), raw.get("version")
+            op, occurred_at = raw.get("op"), raw.get("occurred_at")
+            sku: Any = data.get("sku")
+            title: Any = data.get("title")
+            price = data.get("price")
+            description, image_url = data.get("description", ""), data.get("image_url", "")
+            is_active = data.get("is_active")
+            if (
+                type(event_id) is str
+                and _CANONICAL_UUID.fullmatch(event_id)
+                and type(product_id) is int
+                and 1 <= product_id <= _INT64_MAX
+                and type(version) is int
+                and 1 <= version <= _INT64_MAX
+                and op in OPS
+                and type(occurred_at) is str
+                and _plain_text(sku, SKU_MAX)
+                and sku.strip()
+                and _plain_text(title, TITLE_MAX)
+                and title.strip()
+                and _plain_text(description, DESCRIPTION_MAX)
+                and _plain_text(image_url, IMAGE_URL_MAX)
+                and type(price) is str
+                and _PLAIN_PRICE.fullmatch(price)
+                and type(is_active) is bool
+            ):
+                try:
+                    at = datetime.fromisoformat(occurred_at)
+                except ValueError:
+                    at = None
+                if at is not None and at.tzinfo is not None:
+                    return ProductEvent(
+                        event_id,
+                        product_id,
+                        version,
+                        op,
+                        at,
+                        sku,
+                        title,
+                        description,
+                        Decimal(price),
+                        image_url,
+                        is_active,
+                    )
+    return _check_event(index, raw)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _plain_text(value: Any, max_length: int) -> bool:
+    return type(value) is str and len(value) <= max_length and "\x00" not in value
+
+
+def _check_event(index: int, raw: Any) -> ProductEvent:
     # Field names are passed as (index, name) and turned into "events[3].data.price" only
     # when a check fails: a batch of 500 valid events builds no message string at all.
     if not isinstance(raw, dict):
@@ -130,7 +195,7 @@ def _uuid(value: Any, index: int, field: str) -> str:
 
 def _positive_int(value: Any, index: int, field: str) -> int:
     # bool is an int in Python; a JSON true is not a product id.
-    if type(value) is not int or not 1 <= value <= 2**63 - 1:
+    if type(value) is not int or not 1 <= value <= _INT64_MAX:
         raise _invalid(index, field, f"must be a positive 64-bit integer, not {value!r}")
     return value
 

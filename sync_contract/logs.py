@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -13,19 +13,6 @@ from typing import Any, Protocol
 ID_FIELDS = ("task_id", "event_id", "product_id", "version", "op", "events", "products")
 
 PAIRS_SHOWN = 20
-
-
-def product_versions(pairs: Iterable[tuple[int, int]], *, limit: int = PAIRS_SHOWN) -> str:
-    """``"12:3,13:1,… (+230 more)"``: product_id:version of the first ``limit`` events."""
-    shown: list[str] = []
-    more = 0
-    for product_id, version in pairs:
-        if len(shown) < limit:
-            shown.append(f"{product_id}:{version}")
-        else:
-            more += 1
-    text = ",".join(shown)
-    return f"{text} (+{more} more)" if more else text
 
 
 class EventIds(Protocol):
@@ -37,6 +24,13 @@ class EventIds(Protocol):
     def version(self) -> int: ...
     @property
     def op(self) -> str: ...
+
+
+def product_versions(events: Sequence[EventIds], *, limit: int = PAIRS_SHOWN) -> str:
+    """``"12:3,13:1,… (+230 more)"``: product_id:version of the first ``limit`` events."""
+    text = ",".join(f"{e.product_id}:{e.version}" for e in events[:limit])
+    more = len(events) - limit
+    return f"{text} (+{more} more)" if more > 0 else text
 
 
 def log_one_event(logger: logging.Logger, what: str, task_id: str | None, e: EventIds) -> None:

@@ -309,6 +309,16 @@ def product_resync(*, product_ids: Iterable[int]) -> int:
 
 
 @transaction.atomic
+def product_resync_after(*, after: int, limit: int) -> tuple[int, int | None]:
+    """``product_resync`` of the next ``limit`` products with an id above ``after``, in id
+    order; returns how many events were written and the last id (None when none was left)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.RESYNC_AFTER_SQL, {"after": after, "limit": limit})
+        written, last = cursor.fetchone()
+    return int(written), last
+
+
+@transaction.atomic
 def product_send_tombstone(*, product_id: int, version: int, data: dict[str, Any]) -> OutboxEvent:
     """Write a delete event for a product the admin no longer has (drift repair).
 

@@ -100,3 +100,20 @@ RESYNC_SQL = """
      WHERE id = ANY(%(ids)s::bigint[])
      ORDER BY id
 """
+# Every product, a batch at a time: the next %(limit)s products after id %(after)s, read by a
+# range of the primary key; it answers how many events it wrote and the last id, where the
+# next batch starts. Sorting is off, so the plan stays an ordered scan of the key whatever the
+# statistics say (a table just imported has none: a sort of the whole table per batch else).
+RESYNC_AFTER_SQL = """
+    SET LOCAL enable_sort TO OFF;
+    WITH events AS (
+        INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
+        SELECT id, version, 'upsert', updated_at, products_event_data(p)
+          FROM products_product AS p
+         WHERE id > %(after)s
+         ORDER BY id
+         LIMIT %(limit)s
+        RETURNING product_id
+    )
+    SELECT count(*), max(product_id) FROM events
+"""

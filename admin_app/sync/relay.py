@@ -25,7 +25,7 @@ import select
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from typing import NamedTuple
 
 import psycopg2
 from django.db import DatabaseError, connection, transaction
@@ -92,9 +92,9 @@ class RoundResult:
     error: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedEvent:
-    """One claimed outbox row: its ids for the logs, and the event as the contract's JSON."""
+class ClaimedEvent(NamedTuple):
+    """One claimed outbox row: its ids for the logs, and the event as the contract's JSON.
+    A named tuple: built from the row as it is, a claim at a time of thousands."""
 
     outbox_id: int
     event_id: str
@@ -107,16 +107,15 @@ class ClaimedEvent:
 def claim_events(cursor: CursorWrapper, limit: int) -> list[ClaimedEvent]:
     """Claim up to ``limit`` due events, oldest first."""
     cursor.execute(CLAIM_SQL, {"limit": limit})
-    return sorted(  # RETURNING has no order; publish oldest first
-        (ClaimedEvent(*row) for row in cursor.fetchall()),
-        key=attrgetter("outbox_id"),
-    )
+    rows = cursor.fetchall()
+    rows.sort()  # RETURNING has no order; publish oldest first (the outbox id comes first)
+    return list(map(ClaimedEvent._make, rows))
 
 
 def _argsrepr(events: Sequence[ClaimedEvent]) -> str:
     # What Flower and the task-sent event show instead of Celery's repr of the
     # whole batch (costly to build for hundreds of events, and unreadable).
-    return f"[{len(events)} events: {product_versions((e.product_id, e.version) for e in events)}]"
+    return f"[{len(events)} events: {product_versions(events)}]"
 
 
 def relay_round(publisher: Publisher, config: RelayConfig) -> RoundResult:
@@ -170,7 +169,7 @@ def log_published(events: Sequence[ClaimedEvent], task_id: str) -> None:
     if len(events) == 1:
         log_one_event(logger, "published", task_id, events[0])
         return
-    products = product_versions((e.product_id, e.version) for e in events)
+    products = product_versions(events)
     logger.info(
         "published %d events in one message task_id=%s products=%s",
         len(events),

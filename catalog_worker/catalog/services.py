@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 
+from catalog.json_codec import dumps_text
 from catalog.sql import APPLY_SQL
 from sync_contract import ProductEvent
 
@@ -77,7 +77,7 @@ def catalog_apply_events(
     """
     newest = newest_per_product(events)
     superseded = superseded_in_message(events, newest)
-    batch = json.dumps(
+    batch = dumps_text(
         [
             {
                 "product_id": e.product_id,
@@ -100,7 +100,7 @@ def catalog_apply_events(
         "batch": batch,
         "total": len(events),
         "counter_shard": counter_shard,
-        "superseded": f', "superseded": {json.dumps(superseded)}' if superseded else "",
+        "superseded": f', "superseded": {dumps_text(superseded)}' if superseded else "",
     }
     with connection.cursor() as cursor:
         cursor.execute(APPLY_SQL, params)

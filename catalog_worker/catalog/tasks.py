@@ -123,7 +123,7 @@ def log_applied(*, task_id: str | None, events: Sequence[ProductEvent], result: 
     if len(events) == 1:
         log_one_event(logger, "applied" if result.applied else "skipped stale", task_id, events[0])
     else:
-        products = product_versions((e.product_id, e.version) for e in events)
+        products = product_versions(events)
         logger.info(
             "batch of %d events task_id=%s: applied=%d stale=%d products=%s",
             len(events),

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sync_contract import MAX_BATCH, SCHEMA_VERSION, InvalidPayload, ProductEvent, encode_envelope, validate_envelope
+from sync_contract import events as events_module
 from sync_contract.events import DESCRIPTION_MAX, IMAGE_URL_MAX, SKU_MAX, TITLE_MAX
 from testkit.events import envelope_of, product_event, wire_event
 
@@ -84,7 +85,6 @@ EV = re.escape("events[0]")
 DATA = re.escape("events[0].data")
 
 BAD_ENVELOPES = [
-    # the envelope itself
     pytest.param(set_env("schema_version", 2), "schema_version", id="schema-version-2"),
     pytest.param(set_env("schema_version", "1"), "schema_version", id="schema-version-string"),
     pytest.param(set_env("schema_version", None), "schema_version", id="schema-version-null"),
@@ -93,7 +93,8 @@ BAD_ENVELOPES = [
     pytest.param(repeat_events(MAX_BATCH + 1), "events", id="batch-oversize"),
     pytest.param(replace_events({"0": {}}), "events", id="events-not-a-list"),
     pytest.param(del_env("events"), "events", id="events-missing"),
-    # one event
+]
+BAD_EVENTS = [
     pytest.param(replace_events(["upsert"]), EV, id="event-is-a-string"),
     pytest.param(replace_events([None]), EV, id="event-is-null"),
     pytest.param(replace_events([[1, 2]]), EV, id="event-is-a-list"),
@@ -153,6 +154,24 @@ BAD_ENVELOPES = [
     pytest.param(set_data("price", "1E+400"), f"{DATA}\\.price", id="price-exponent-huge"),
     pytest.param(set_data("price", "twelve"), f"{DATA}\\.price", id="price-not-a-number"),
     pytest.param(set_data("price", ""), f"{DATA}\\.price", id="price-empty"),
+]
+BAD_ENVELOPES += BAD_EVENTS
+
+
+VALID_EDGES = [
+    pytest.param(set_data("sku", "s" * SKU_MAX), "sku", id="sku-at-max"),
+    pytest.param(set_data("title", "t" * TITLE_MAX), "title", id="title-at-max"),
+    pytest.param(set_data("description", "d" * DESCRIPTION_MAX), "description", id="description-at-max"),
+    pytest.param(set_data("image_url", "h" * IMAGE_URL_MAX), "image_url", id="image-url-at-max"),
+    pytest.param(del_data("description"), "description", id="description-defaults-empty"),
+    pytest.param(del_data("image_url"), "image_url", id="image-url-defaults-empty"),
+    pytest.param(set_data("price", "0"), "price", id="price-zero"),
+    pytest.param(set_data("price", "9999999999.99"), "price", id="price-max"),
+    pytest.param(set_data("price", "1E+9"), "price", id="price-exponent-ten-digits"),
+    pytest.param(set_data("title", "Tasse à café ☕ 咖啡杯"), "title", id="title-unicode"),
+    pytest.param(set_event("occurred_at", "2024-05-17T14:30:15+02:00"), None, id="timestamp-offset"),
+    pytest.param(set_event("product_id", 2**63 - 1), None, id="product-id-max-64-bit"),
+    pytest.param(set_event("op", "delete"), None, id="op-delete"),
 ]
 
 
@@ -234,24 +253,7 @@ def test_a_full_batch_is_accepted() -> None:
     assert len(validate_envelope(over_the_wire(envelope_of(*events)))) == MAX_BATCH
 
 
-@pytest.mark.parametrize(
-    ("mutate", "field"),
-    [
-        pytest.param(set_data("sku", "s" * SKU_MAX), "sku", id="sku-at-max"),
-        pytest.param(set_data("title", "t" * TITLE_MAX), "title", id="title-at-max"),
-        pytest.param(set_data("description", "d" * DESCRIPTION_MAX), "description", id="description-at-max"),
-        pytest.param(set_data("image_url", "h" * IMAGE_URL_MAX), "image_url", id="image-url-at-max"),
-        pytest.param(del_data("description"), "description", id="description-defaults-empty"),
-        pytest.param(del_data("image_url"), "image_url", id="image-url-defaults-empty"),
-        pytest.param(set_data("price", "0"), "price", id="price-zero"),
-        pytest.param(set_data("price", "9999999999.99"), "price", id="price-max"),
-        pytest.param(set_data("price", "1E+9"), "price", id="price-exponent-ten-digits"),
-        pytest.param(set_data("title", "Tasse à café ☕ 咖啡杯"), "title", id="title-unicode"),
-        pytest.param(set_event("occurred_at", "2024-05-17T14:30:15+02:00"), None, id="timestamp-offset"),
-        pytest.param(set_event("product_id", 2**63 - 1), None, id="product-id-max-64-bit"),
-        pytest.param(set_event("op", "delete"), None, id="op-delete"),
-    ],
-)
+@pytest.mark.parametrize(("mutate", "field"), VALID_EDGES)
 def test_edge_values_that_are_valid(envelope: dict[str, Any], mutate: Mutator, field: str | None) -> None:
     mutate(envelope)
 
@@ -313,3 +315,27 @@ def test_the_sender_and_the_receiver_refuse_the_same_batch_sizes(count: int) -> 
 def test_product_event_is_immutable(event: ProductEvent) -> None:
     with pytest.raises(AttributeError):
         event.version = 99  # type: ignore[misc]
+
+
+# Price forms the quick check leaves to the field-by-field one, which accepts or names them.
+OTHER_PRICES = [
+    pytest.param(set_data("price", given), None, id=f"price-{given!r}")
+    for given in ["12.5", "012.50", "1e2", " 12", "12.", ".5", "+1", "\u0663", "00000000001.25", "-0"]
+]
+
+
+def outcome(check: Callable[[int, Any], ProductEvent], raw: Any) -> ProductEvent | str:
+    try:
+        return check(0, raw)
+    except InvalidPayload as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(("mutate", "field"), BAD_EVENTS + VALID_EDGES + OTHER_PRICES)
+def test_the_quick_check_of_an_event_agrees_with_the_field_by_field_one(
+    envelope: dict[str, Any], mutate: Mutator, field: str | None
+) -> None:
+    mutate(envelope)
+    (raw,) = over_the_wire(envelope)["events"]
+
+    assert outcome(events_module._parse_event, raw) == outcome(events_module._check_event, raw)

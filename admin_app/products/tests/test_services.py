@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from decimal import Decimal
 
@@ -9,12 +10,14 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from products import sql
 from products.models import OutboxEvent, Product
 from products.services import (
     product_create,
     product_delete,
     product_delete_many,
     product_resync,
+    product_resync_after,
     product_update,
 )
 from sync_contract import validate_envelope
@@ -305,6 +308,42 @@ def test_a_product_at_every_limit_the_admin_accepts_passes_the_catalogs_validati
         product.description,
         url,
     )
+
+
+@pytest.mark.django_db
+def test_resync_after_an_id_covers_every_product_once_in_id_order_across_gaps() -> None:
+    products = [make_product() for _ in range(5)]
+    gone = products.pop(2)
+    product_delete(product_id=gone.pk)
+    before = OutboxEvent.objects.count()
+    batches, after = [], 0
+    while after is not None:
+        written, after = product_resync_after(after=after, limit=2)
+        batches.append((written, after))
+
+    ids = [p.pk for p in products]
+    assert batches == [(2, ids[1]), (2, ids[3]), (0, None)]
+    resent = OutboxEvent.objects.order_by("id")[before:]
+    assert [(e.product_id, e.version, e.op) for e in resent] == [(p.pk, 1, "upsert") for p in products]
+    assert all(e.data == expected_event_data(p) for e, p in zip(resent, products, strict=True))
+
+
+@pytest.mark.django_db
+def test_resync_after_an_id_reads_the_key_in_order_without_sorting_the_table() -> None:
+    # A table just imported has no statistics: a plan that sorts would read all of it per batch.
+    setting, statement = sql.RESYNC_AFTER_SQL.split(";", 1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO products_product (sku, title, description, price, image_url, is_active, version,"
+            " created_at, updated_at) SELECT 'S-' || n, 't', '', 1, '', true, 1, now(), now()"
+            " FROM generate_series(1, 50000) AS n"
+        )
+        cursor.execute(setting)
+        cursor.execute("EXPLAIN (FORMAT JSON) " + statement, {"after": 20_000, "limit": 5000})
+        plan = json.dumps(cursor.fetchone()[0])
+
+    assert '"Node Type": "Sort"' not in plan
+    assert '"Index Name": "products_product_pkey"' in plan
 
 
 @pytest.mark.django_db

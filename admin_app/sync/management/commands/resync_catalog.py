@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from products.models import Product
-from products.services import product_resync
+from products.services import product_resync, product_resync_after
 
 
 class Command(BaseCommand):
@@ -33,14 +33,18 @@ class Command(BaseCommand):
         total = queryset.count()
         progress = Progress(total, self.stderr, verbosity=options["verbosity"])
         done = 0
-        after = 0
-        while True:
-            batch = list(queryset.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not batch:
-                break
-            done += product_resync(product_ids=batch)
-            after = batch[-1]
-            progress.update(done)
+        if ids:
+            wanted = sorted(set(ids))
+            for start in range(0, len(wanted), batch_size):
+                done += product_resync(product_ids=wanted[start : start + batch_size])
+                progress.update(done)
+        else:
+            # Every product: one statement per batch reads the next ids by a range of the key.
+            after: int | None = 0
+            while after is not None:
+                written, after = product_resync_after(after=after, limit=batch_size)
+                done += written
+                progress.update(done)
         progress.finish(done)
         self.stdout.write(f"resync: {done} events written to the outbox; the relay sends them")
 
