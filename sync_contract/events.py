@@ -34,6 +34,12 @@ IMAGE_URL_MAX = 500
 DESCRIPTION_MAX = 10_000
 PRICE_MAX_DIGITS = 12
 PRICE_DECIMAL_PLACES = 2
+# A price in its usual form, valid as it is (up to 10 whole digits, up to 2 decimals, not
+# negative): the quick checks of the worker and of the admin's import accept it outright.
+PLAIN_PRICE = re.compile(
+    rf"[0-9]{{1,{PRICE_MAX_DIGITS - PRICE_DECIMAL_PLACES}}}(?:\.[0-9]{{1,{PRICE_DECIMAL_PLACES}}})?"
+)
+_INT64_MAX = 2**63 - 1
 
 
 class InvalidPayload(ValueError):
@@ -85,10 +91,6 @@ def validate_envelope(payload: Any) -> list[ProductEvent]:
     return [_parse_event(index, raw) for index, raw in enumerate(events)]
 
 
-# Prices of the usual form, which _price would accept as they are: up to 10 digits, up to 2 places.
-_PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
-
-
 def _parse_event(index: int, raw: Any) -> ProductEvent:
     """The event, checked by the quick test of each field; anything that fails one is
     checked again field by field (``_check_event``), which names the fault."""
@@ -118,7 +120,7 @@ def _parse_event(index: int, raw: Any) -> ProductEvent:
                 and _plain_text(description, DESCRIPTION_MAX)
                 and _plain_text(image_url, IMAGE_URL_MAX)
                 and type(price) is str
-                and _PLAIN_PRICE.fullmatch(price)
+                and PLAIN_PRICE.fullmatch(price)
                 and type(is_active) is bool
             ):
                 try:
@@ -140,9 +142,6 @@ def _parse_event(index: int, raw: Any) -> ProductEvent:
                         is_active,
                     )
     return _check_event(index, raw)
-
-
-_INT64_MAX = 2**63 - 1
 
 
 def _plain_text(value: Any, max_length: int) -> bool:

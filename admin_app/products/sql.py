@@ -93,27 +93,22 @@ SPOOL_DROP_SQL = "DROP TABLE IF EXISTS product_import_spool"
 
 # The products as they are, without a write: each event carries the current version and,
 # as occurred_at, the product's last change (so the catalog's lag figure stays true).
-RESYNC_SQL = """
+_RESEND = """
     INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
     SELECT id, version, 'upsert', updated_at, products_event_data(p)
       FROM products_product AS p
-     WHERE id = ANY(%(ids)s::bigint[])
-     ORDER BY id
+     WHERE {where}
+     ORDER BY id{limit}
 """
+# Given products (the admin action, the drift repair).
+RESYNC_SQL = _RESEND.format(where="id = ANY(%(ids)s::bigint[])", limit="")
 # Every product, a batch at a time: the next %(limit)s products after id %(after)s, read by a
 # range of the primary key; it answers how many events it wrote and the last id, where the
 # next batch starts. Sorting is off, so the plan stays an ordered scan of the key whatever the
 # statistics say (a table just imported has none: a sort of the whole table per batch else).
-RESYNC_AFTER_SQL = """
+_RESYNC_AFTER = """
     SET LOCAL enable_sort TO OFF;
-    WITH events AS (
-        INSERT INTO products_outboxevent (product_id, version, op, occurred_at, data)
-        SELECT id, version, 'upsert', updated_at, products_event_data(p)
-          FROM products_product AS p
-         WHERE id > %(after)s
-         ORDER BY id
-         LIMIT %(limit)s
-        RETURNING product_id
-    )
+    WITH events AS ({resend} RETURNING product_id)
     SELECT count(*), max(product_id) FROM events
 """
+RESYNC_AFTER_SQL = _RESYNC_AFTER.format(resend=_RESEND.format(where="id > %(after)s", limit=" LIMIT %(limit)s"))

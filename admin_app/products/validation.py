@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -15,6 +14,7 @@ from django.core.validators import MaxLengthValidator
 from django.db.models import Field
 
 from products.models import Product, not_blank
+from sync_contract.events import PLAIN_PRICE
 
 PRODUCT_FIELDS = ("sku", "title", "description", "price", "image_url", "is_active")
 # A row is a whole product: what it leaves out takes the value a create gives it.
@@ -59,12 +59,8 @@ def _quick_text(field: Field[Any, Any]) -> QuickClean:
     return quick
 
 
-# Up to 10 whole digits and 2 decimals, not negative: inside numeric(12,2) and >= 0.
-_PLAIN_PRICE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
-
-
 def _quick_price(value: Any) -> object:
-    if type(value) is str and _PLAIN_PRICE.fullmatch(value):
+    if type(value) is str and PLAIN_PRICE.fullmatch(value):
         return Decimal(value)
     return UNSURE
 

@@ -3,11 +3,11 @@
 Celery decodes every message body twice in a prefork worker (the main process checks
 the payload's shape, the pool child decodes it again to run the task), and kombu's
 decoder runs a Python hook on every object. ``loads`` gives the same result faster:
-orjson for a text that holds no ``__type__`` marker (the only objects kombu's hook
-changes), no ``\\u`` escape (which could spell one) and no run of 19 digits (orjson
-reads an integer beyond 64 bits as a float); kombu's own decoder for anything else and
-for whatever orjson refuses (NaN, a lone surrogate), so results and errors stay kombu's
-(docs/decisions/0031-worker-json.md).
+orjson for a body (bytes, as the broker delivers it) that holds no ``__type__`` marker
+(the only objects kombu's hook changes), no ``\\u`` escape (which could spell one) and no
+run of 19 digits (orjson reads an integer beyond 64 bits as a float); kombu's own decoder
+for anything else (a text body too) and for whatever orjson refuses (NaN, a lone
+surrogate), so results and errors stay kombu's (docs/decisions/0031-worker-json.md).
 """
 
 from __future__ import annotations
@@ -19,27 +19,19 @@ from kombu.serialization import register
 from kombu.utils import json as kombu_json
 
 # Digits to "0": a run of 19 zeros in the translated text is a number orjson could turn into a float.
-_DIGITS_BYTES = bytes.maketrans(b"0123456789", b"0000000000")
-_DIGITS_TEXT = str.maketrans("0123456789", "0000000000")
-_LONG_NUMBER = 19
+_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_LONG_NUMBER = b"0" * 19
 
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:
     """kombu's JSON decoding of a message body, by orjson when that cannot differ."""
     raw = bytes(data) if isinstance(data, bytearray | memoryview) else data
-    if isinstance(raw, bytes):
-        plain = (
-            b"__type__" not in raw
-            and (b"\\" not in raw or b"\\u" not in raw)  # a backslash is rare: look for the escape only then
-            and b"0" * _LONG_NUMBER not in raw.translate(_DIGITS_BYTES)
-        )
-    else:
-        plain = (
-            "__type__" not in raw
-            and ("\\" not in raw or "\\u" not in raw)
-            and "0" * _LONG_NUMBER not in raw.translate(_DIGITS_TEXT)
-        )
-    if plain:
+    if (
+        isinstance(raw, bytes)  # what the broker delivers; a text body (rare) goes to kombu's decoder
+        and b"__type__" not in raw
+        and (b"\\" not in raw or b"\\u" not in raw)  # a backslash is rare: look for the escape only then
+        and _LONG_NUMBER not in raw.translate(_DIGITS)
+    ):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
