@@ -3,11 +3,12 @@
 Celery decodes every message body twice in a prefork worker (the main process checks
 the payload's shape, the pool child decodes it again to run the task), and kombu's
 decoder runs a Python hook on every object. ``loads`` gives the same result faster:
-orjson for a body (bytes, as the broker delivers it) that holds no ``__type__`` marker
-(the only objects kombu's hook changes), no ``\\u`` escape (which could spell one) and no
-run of 19 digits (orjson reads an integer beyond 64 bits as a float); kombu's own decoder
-for anything else (a text body too) and for whatever orjson refuses (NaN, a lone
-surrogate), so results and errors stay kombu's (docs/decisions/0031-worker-json.md).
+orjson for a body that holds no ``__type__`` marker (the only objects kombu's hook
+changes), no ``\\u`` escape (which could spell one) and no run of 19 digits (orjson reads
+an integer beyond 64 bits as a float); kombu's own decoder for anything else and for
+whatever orjson refuses (NaN, a lone surrogate), so results and errors stay kombu's
+(docs/decisions/0031-worker-json.md). The broker's client hands a body over as text
+(py-amqp decodes a utf-8 body), so text is checked as its UTF-8 bytes.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ _LONG_NUMBER = b"0" * 19
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:
     """kombu's JSON decoding of a message body, by orjson when that cannot differ."""
-    raw = bytes(data) if isinstance(data, bytearray | memoryview) else data
+    try:
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+    except UnicodeEncodeError:  # a lone surrogate: kombu's decoder says what it makes of it
+        return kombu_json.loads(data)
     if (
-        isinstance(raw, bytes)  # what the broker delivers; a text body (rare) goes to kombu's decoder
-        and b"__type__" not in raw
+        b"__type__" not in raw
         and (b"\\" not in raw or b"\\u" not in raw)  # a backslash is rare: look for the escape only then
         and _LONG_NUMBER not in raw.translate(_DIGITS)
     ):
@@ -36,7 +39,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return kombu_json.loads(raw)
+    return kombu_json.loads(data)
 
 
 def install() -> None:

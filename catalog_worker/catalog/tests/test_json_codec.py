@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from kombu import serialization
+from celery import Celery
+from kombu import Queue, serialization
 from kombu.exceptions import DecodeError
 from kombu.utils import json as kombu_json
 
 from catalog import json_codec
+from testkit.broker import Vhost
 from testkit.events import envelope_of, wire_event
 
 SAMPLES = [
@@ -59,6 +61,22 @@ def test_a_plain_message_is_decoded_without_kombus_decoder(monkeypatch: pytest.M
     refuse_kombus_decoder(monkeypatch)
 
     assert json_codec.loads(SAMPLES[0].encode())[0][0]["events"][0]["product_id"] == 7
+
+
+@pytest.mark.timeout(60)
+def test_a_message_as_the_broker_client_delivers_it_is_decoded_without_kombus_decoder(
+    broker: Vhost, celery_app: Celery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the real broker and the worker's own client: py-amqp hands a utf-8 body over as text.
+    queue = Queue("json-codec-test", routing_key="json-codec-test", exclusive=True, auto_delete=True)
+    refuse_kombus_decoder(monkeypatch)
+    with celery_app.connection_for_write() as connection, connection.SimpleQueue(queue) as simple:
+        simple.put(SAMPLES[0].encode(), serializer=None, content_type="application/json", content_encoding="utf-8")
+        message = simple.get(timeout=10)  # kombu's consumer decodes the body as it receives it
+        message.ack()
+
+    assert isinstance(message.body, str)
+    assert message.decode()[0][0]["events"][0]["product_id"] == 7
 
 
 def test_the_worker_decodes_json_messages_with_it_and_bad_json_is_still_a_decode_error(
