@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,16 @@ IMPORT_FIELDS = {name: _concrete_field(name) for name in PRODUCT_FIELDS}
 # and fails when a field gains a validator these checks do not know
 # (docs/decisions/0007-import-quick-clean.md).
 UNSURE = object()
+# A lone surrogate (what a JSON \ud800 escape gives) is text UTF-8 cannot encode: PostgreSQL
+# cannot store it. The API's fields refuse it with this message (DRF's CharField).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def no_surrogates(value: object) -> None:
+    if type(value) is str and not value.isascii() and (found := _SURROGATE.search(value)):
+        raise ValidationError(f"Surrogate characters are not allowed: U+{ord(found.group()):X}.", code="surrogate")
+
+
 # A field's quick check: the cleaned value, or UNSURE.
 QuickClean = Callable[[Any], object]
 
@@ -52,6 +63,7 @@ def _quick_text(field: Field[Any, Any]) -> QuickClean:
             and (blank or value.strip())
             and "\x00" not in value
             and (max_length is None or len(value) <= max_length)
+            and (value.isascii() or not _SURROGATE.search(value))
         ):
             return value
         return UNSURE
@@ -102,6 +114,7 @@ def clean_row(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]
             continue
         try:
             cleaned[name] = IMPORT_FIELDS[name].clean(value, None)
+            no_surrogates(cleaned[name])
         except ValidationError as exc:
             errors[name] = exc.messages
     if not errors:

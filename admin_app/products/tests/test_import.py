@@ -123,15 +123,32 @@ def test_duplicates_across_spooled_batches_name_both_lines(monkeypatch):
 
 
 def test_a_spooled_import_stores_every_character_and_empty_text_as_given(monkeypatch):
-    monkeypatch.setattr(services, "IMPORT_BATCH", 2)  # spooled: the rows travel through COPY
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2)  # spooled: the rows travel as json batches
     texts = ['He said "hi", then\nleft', "", "\\N", "Ünïcødé ✓, tab\there", "back\\slash", "  spaced  "]
+    texts += ["\\u0000 as text", "bell\x07 and \u2028 separator", "emoji \U0001f600"]
     rows = [{"sku": f"S-{i}", "title": "t", "description": text, "price": "7.5"} for i, text in enumerate(texts)]
 
-    assert product_import(rows=rows) == ImportResult(created=6, updated=0)
+    assert product_import(rows=rows) == ImportResult(created=len(texts), updated=0)
 
     stored = dict(Product.objects.values_list("sku", "description"))
     assert stored == {f"S-{i}": text for i, text in enumerate(texts)}
     assert set(Product.objects.values_list("price", flat=True)) == {Decimal("7.50")}
+
+
+@pytest.mark.parametrize("batch", [100, 2])  # one json batch, the spool
+def test_a_lone_surrogate_is_a_row_error_and_nothing_is_written(monkeypatch, batch):
+    # What json.loads makes of a "\\ud800" escape in a JSON Lines file: text UTF-8 cannot encode.
+    monkeypatch.setattr(services, "IMPORT_BATCH", batch)
+    rows = [{"sku": f"U-{i}", "title": "t", "price": "1"} for i in range(5)]
+    rows[3]["title"] = "bad \ud800 title"
+
+    with pytest.raises(ImportRejected) as info:
+        product_import(rows=rows)
+
+    assert [(e.line, e.field, e.message) for e in info.value.row_errors] == [
+        (4, "title", "Surrogate characters are not allowed: U+D800.")
+    ]
+    assert Product.objects.count() == OutboxEvent.objects.count() == 0
 
 
 def test_a_reader_failing_while_rows_are_spooled_writes_nothing_and_leaves_the_connection_usable(monkeypatch):
