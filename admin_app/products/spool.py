@@ -1,22 +1,20 @@
 """A large import's cleaned rows in a session temporary table, then applied from it in chunks.
 
 The spool is written on a thread: PostgreSQL inserts one batch while Python reads and
-cleans the next (the driver lets go of the GIL while it waits). A batch goes as one json
-parameter written by orjson, the least Python per row; PostgreSQL's share, larger than
-COPY's, runs on the other core meanwhile. Its skus get a unique index, so a file without
-repeats costs one sort, and the chunks are index range scans
-(docs/decisions/0024-import-commits-in-chunks.md, 0028-import-spool-overlap.md,
-0032-import-spool-json.md).
+cleans the next (the driver lets go of the GIL while it waits). Its skus get a unique
+index, so a file without repeats costs one sort, and the chunks are index range scans
+(docs/decisions/0024-import-commits-in-chunks.md, 0028-import-spool-overlap.md).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from products import sql
@@ -33,10 +31,14 @@ class SpoolWriter:
         self._pending: Future[Any] | None = None
 
     def add(self, batch: list[dict[str, Any]]) -> None:
-        """Rows as ``clean_row`` gives them (text, the price as text, is_active) with their ``line``."""
-        rows = orjson.dumps(batch).decode()
+        body = io.StringIO()
+        # Strings quoted (an empty one is not NULL); line and is_active bare.
+        csv.writer(body, quoting=csv.QUOTE_NONNUMERIC).writerows(
+            [row[name] for name in sql.SPOOL_COLUMNS] for row in batch
+        )
+        body.seek(0)
         self.flush()
-        self._pending = self._thread.submit(self._raw.execute, sql.SPOOL_INSERT_SQL, {"rows": rows})
+        self._pending = self._thread.submit(self._raw.copy_expert, sql.SPOOL_COPY_SQL, body)
 
     def flush(self) -> None:
         """Wait for the insert in flight; raise what it raised."""

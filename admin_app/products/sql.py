@@ -45,22 +45,24 @@ _IMPORT_FROM = """
     )
     SELECT count(*) FILTER (WHERE version = 1), count(*) FILTER (WHERE version > 1) FROM events
 """
-_COLUMNS = "sku text, title text, description text, price numeric, image_url text, is_active boolean"
-IMPORT_SQL = _IMPORT_FROM.format(source=f"json_to_recordset(%(rows)s::json) AS b({_COLUMNS})")
+_BATCH = """json_to_recordset(%(rows)s::json) AS b(
+            sku text, title text, description text, price numeric, image_url text, is_active boolean)"""
+IMPORT_SQL = _IMPORT_FROM.format(source=_BATCH)
 
 # A large import streams its cleaned rows into this temporary table batch by batch, so
 # memory stays flat, then applies them in chunks, each its own transaction: the table
 # lives as long as the session (ON COMMIT PRESERVE ROWS), across the chunks' commits,
 # and is dropped at the end. A table left by an import that died on this connection goes first.
-SPOOL_CREATE_SQL = f"""
+SPOOL_CREATE_SQL = """
     DROP TABLE IF EXISTS product_import_spool;
-    CREATE TEMPORARY TABLE product_import_spool (line bigint NOT NULL, {_COLUMNS})
+    CREATE TEMPORARY TABLE product_import_spool (
+        line bigint NOT NULL, sku text, title text, description text, price numeric, image_url text,
+        is_active boolean
+    )
 """
-# A batch of cleaned rows, each with its line, as one json parameter.
-SPOOL_INSERT_SQL = f"""
-    INSERT INTO product_import_spool
-    SELECT * FROM json_to_recordset(%(rows)s::json) AS b(line bigint, {_COLUMNS})
-"""  # noqa: S608 - built from constants; the rows are a parameter
+# The columns COPY takes, in the order each CSV line gives them.
+SPOOL_COLUMNS = ("line", "sku", "title", "description", "price", "image_url", "is_active")
+SPOOL_COPY_SQL = f"COPY product_import_spool ({', '.join(SPOOL_COLUMNS)}) FROM STDIN (FORMAT csv)"
 # A sku given more than once: its lines, the first few groups, with the count of all repeats.
 SPOOL_DUPLICATES_SQL = """
     SELECT sku, lines, sum(cardinality(lines) - 1) OVER () AS repeats

@@ -39,7 +39,7 @@ IMPORT_FIELDS = {name: _concrete_field(name) for name in PRODUCT_FIELDS}
 # (docs/decisions/0007-import-quick-clean.md).
 UNSURE = object()
 # A lone surrogate (what a JSON \ud800 escape gives) is text UTF-8 cannot encode: PostgreSQL
-# cannot store it. The API's fields refuse it with this message (DRF's CharField).
+# cannot store it. The API's fields refuse it with this message (DRF's CharField; decision 0032).
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -123,7 +123,7 @@ def test_duplicates_across_spooled_batches_name_both_lines(monkeypatch):
 
 
 def test_a_spooled_import_stores_every_character_and_empty_text_as_given(monkeypatch):
-    monkeypatch.setattr(services, "IMPORT_BATCH", 2)  # spooled: the rows travel as json batches
+    monkeypatch.setattr(services, "IMPORT_BATCH", 2)  # spooled: the rows travel through COPY
     texts = ['He said "hi", then\nleft', "", "\\N", "Ünïcødé ✓, tab\there", "back\\slash", "  spaced  "]
     texts += ["\\u0000 as text", "bell\x07 and \u2028 separator", "emoji \U0001f600"]
     rows = [{"sku": f"S-{i}", "title": "t", "description": text, "price": "7.5"} for i, text in enumerate(texts)]
